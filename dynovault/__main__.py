@@ -1,0 +1,5 @@
+import sys
+
+from dynovault.cli import main
+
+sys.exit(main())

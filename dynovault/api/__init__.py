@@ -1,0 +1,1 @@
+"""The DynamoDB JSON wire protocol over aiohttp: routing, auth, validation, operations."""

@@ -1,0 +1,113 @@
+"""The HTTP front: one POST route that dispatches on ``X-Amz-Target``.
+
+Everything per request that is not strictly needed costs throughput directly (the HTTP
+layer is the ceiling of a Python server), so the path is: read body, orjson parse, model
+check, handler, one orjson dump (or stored bytes spliced by the handler), CRC32 header.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+import zlib
+from collections.abc import Callable
+
+import orjson
+from aiohttp import web
+
+from dynovault.api.model import validate_request
+from dynovault.api.node import Node
+from dynovault.api.ops import Handler, load_operations
+from dynovault.errors import (
+    DynamoError,
+    InternalServerError,
+    RequestEntityTooLarge,
+    SerializationException,
+    UnknownOperationException,
+)
+
+log = logging.getLogger(__name__)
+
+TARGET_PREFIX = "DynamoDB_20120810."
+CONTENT_TYPE = "application/x-amz-json-1.0"
+# DynamoDB accepts requests up to 16 MB (a full BatchWriteItem).
+MAX_REQUEST_BYTES = 16 * 1024 * 1024
+
+Authenticator = Callable[[web.Request, bytes], None]
+NODE_KEY = web.AppKey("node", Node)
+
+
+def _response(body: bytes, status: int = 200) -> web.Response:
+    return web.Response(
+        body=body,
+        status=status,
+        headers={
+            "Content-Type": CONTENT_TYPE,
+            "x-amzn-RequestId": uuid.uuid4().hex.upper(),
+            "x-amz-crc32": str(zlib.crc32(body)),
+        },
+    )
+
+
+def error_response(error: DynamoError) -> web.Response:
+    return _response(orjson.dumps(error.to_body()), error.status)
+
+
+class Dispatcher:
+    """Routes a DynamoDB request to its operation handler and shapes every outcome."""
+
+    def __init__(self, node: Node, authenticate: Authenticator | None = None) -> None:
+        self.node = node
+        self.handlers: dict[str, Handler] = load_operations()
+        self.authenticate = authenticate
+
+    async def __call__(self, request: web.Request) -> web.Response:
+        try:
+            return _response(await self._dispatch(request))
+        except DynamoError as error:
+            return error_response(error)
+        except Exception:
+            log.exception("internal error", extra={"target": request.headers.get("X-Amz-Target")})
+            return error_response(InternalServerError("Internal server error"))
+
+    async def _dispatch(self, request: web.Request) -> bytes:
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            raise RequestEntityTooLarge("Request Entity Too Large")
+        if self.authenticate is not None:
+            self.authenticate(request, body)
+        operation, handler = self._handler(request.headers.get("X-Amz-Target", ""))
+        try:
+            payload = orjson.loads(body) if body else {}
+        except orjson.JSONDecodeError:
+            raise SerializationException("Start of structure or map found where not expected.")
+        validate_request(operation, payload)
+        result = await handler(payload, self.node)
+        return result if isinstance(result, bytes) else orjson.dumps(result)
+
+    def _handler(self, target: str) -> tuple[str, Handler]:
+        operation = target.removeprefix(TARGET_PREFIX)
+        handler = self.handlers.get(operation) if target.startswith(TARGET_PREFIX) else None
+        if handler is None:
+            raise UnknownOperationException(f"Unknown operation: {target or '(no X-Amz-Target header)'}")
+        return operation, handler
+
+
+async def health(request: web.Request) -> web.Response:
+    node = request.app[NODE_KEY]
+    return web.json_response(
+        {"status": "ok", "tables": len(node.store.tables), "last_lsn": node.store.last_lsn},
+        dumps=lambda v: orjson.dumps(v).decode(),
+    )
+
+
+def build_app(node: Node, authenticate: Authenticator | None = None) -> web.Application:
+    app = web.Application(client_max_size=MAX_REQUEST_BYTES)
+    app[NODE_KEY] = node
+    dispatcher = Dispatcher(node, authenticate)
+    app.router.add_post("/", dispatcher)
+    app.router.add_get("/health", health)
+    return app
+
+

@@ -1,0 +1,68 @@
+"""The ``dynovault`` command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import uvloop
+from aiohttp import web
+
+from dynovault import logs
+from dynovault.api.node import Node
+from dynovault.api.server import build_app
+from dynovault.storage.engine import Store
+
+
+def _serve_parser(commands: argparse._SubParsersAction) -> None:
+    serve = commands.add_parser("serve", help="run the DynamoDB-compatible server")
+    serve.add_argument("--data-dir", default="./data", type=Path, help="RocksDB directory (default ./data)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", default=8000, type=int)
+    serve.add_argument("--region", default="us-east-1", help="region reported in table ARNs")
+    serve.add_argument(
+        "--credentials-file",
+        type=Path,
+        help="file of 'ACCESS_KEY_ID SECRET_ACCESS_KEY' lines; when given, SigV4 signatures are verified",
+    )
+    serve.add_argument(
+        "--fsync",
+        action="store_true",
+        help="fsync the WAL on every write (default: WAL written, fsync left to the OS)",
+    )
+    serve.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+    serve.set_defaults(run=serve_command)
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    logs.configure(args.log_level)
+    from dynovault.api.auth import authenticator_for
+
+    store = Store(args.data_dir, sync=args.fsync)
+    node = Node(store, region=args.region)
+    app = build_app(node, authenticator_for(args.credentials_file))
+    app.on_cleanup.append(lambda _app: _close(store))
+    print(
+        f"dynovault listening on http://{args.host}:{args.port} (data: {args.data_dir})",
+        file=sys.stderr,
+        flush=True,
+    )
+    web.run_app(app, host=args.host, port=args.port, print=None, access_log=None, loop=uvloop.new_event_loop())
+    return 0
+
+
+async def _close(store: Store) -> None:
+    store.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="dynovault", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    _serve_parser(commands)
+    args = parser.parse_args(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,2 @@
+"""Storage: RocksDB through rocksdict, the key and item codecs, the tables catalog and the
+replication log. Knows nothing of HTTP or of DynamoDB operations."""

@@ -1,0 +1,139 @@
+"""Attribute values in DynamoDB's wire form: validation, canonical form and item size.
+
+An item is stored exactly as it will be returned (canonical numbers, canonical base64),
+so reads can pass stored bytes through without decoding them.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from dynovault.errors import SerializationException, ValidationException
+from dynovault.storage.numbers import format_number, number_size, parse_number
+
+MAX_ITEM_SIZE = 400 * 1024
+MAX_NESTING_DEPTH = 32
+TYPE_TAGS = frozenset({"S", "N", "B", "BOOL", "NULL", "M", "L", "SS", "NS", "BS"})
+_SET_NAMES = {"SS": "string", "NS": "number", "BS": "binary"}
+
+AttributeValue = dict[str, Any]
+Item = dict[str, AttributeValue]
+
+
+def invalid(detail: str) -> ValidationException:
+    return ValidationException(f"One or more parameter values were invalid: {detail}")
+
+
+def decode_binary(value: Any) -> bytes:
+    if not isinstance(value, str):
+        raise SerializationException("Start of structure or map found where not expected")
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise SerializationException("Base64 encoded length is expected a multiple of 4 bytes but found: " + str(len(value)))
+
+
+def attribute_type(value: Any) -> str:
+    """The single type tag of an AttributeValue, or DynamoDB's refusal."""
+    if not isinstance(value, dict):
+        raise SerializationException("Unexpected value type in payload: expected an AttributeValue object")
+    if len(value) == 1:
+        (tag,) = value
+        if tag in TYPE_TAGS:
+            return tag
+    if not value or not (value.keys() & TYPE_TAGS):
+        raise ValidationException(
+            "Supplied AttributeValue is empty, must contain exactly one of the supported datatypes"
+        )
+    raise ValidationException(
+        "Supplied AttributeValue has more than one datatypes set, must contain exactly one of the supported datatypes"
+    )
+
+
+def canonical_value(value: Any, depth: int = 0) -> tuple[AttributeValue, int]:
+    """Validate one AttributeValue; return its canonical form and its DynamoDB size."""
+    if depth > MAX_NESTING_DEPTH:
+        raise invalid("Nesting Levels have exceeded supported limits")
+    tag = attribute_type(value)
+    inner = value[tag]
+    if tag == "S":
+        if not isinstance(inner, str):
+            raise SerializationException("Unexpected value type in payload: S must be a string")
+        return value, len(inner.encode())
+    if tag == "N":
+        if not isinstance(inner, str):
+            raise SerializationException("Unexpected value type in payload: N must be a string")
+        number = parse_number(inner)
+        return {"N": format_number(number)}, number_size(number)
+    if tag == "B":
+        raw = decode_binary(inner)
+        return {"B": base64.b64encode(raw).decode()}, len(raw)
+    if tag == "BOOL":
+        if not isinstance(inner, bool):
+            raise SerializationException("Unexpected value type in payload: BOOL must be a boolean")
+        return value, 1
+    if tag == "NULL":
+        if inner is not True:
+            raise invalid("Null attribute value types must have the value of true")
+        return value, 1
+    if tag == "M":
+        if not isinstance(inner, dict):
+            raise SerializationException("Unexpected value type in payload: M must be an object")
+        out, size = {}, 3
+        for name, member in inner.items():
+            out[name], member_size = canonical_value(member, depth + 1)
+            size += len(name.encode()) + member_size + 1
+        return {"M": out}, size
+    if tag == "L":
+        if not isinstance(inner, list):
+            raise SerializationException("Unexpected value type in payload: L must be a list")
+        out_list, size = [], 3
+        for member in inner:
+            canonical, member_size = canonical_value(member, depth + 1)
+            out_list.append(canonical)
+            size += member_size + 1
+        return {"L": out_list}, size
+    return _canonical_set(tag, inner)
+
+
+def _canonical_set(tag: str, members: Any) -> tuple[AttributeValue, int]:
+    if not isinstance(members, list):
+        raise SerializationException(f"Unexpected value type in payload: {tag} must be a list")
+    if not members:
+        raise invalid(f"An {_SET_NAMES[tag]} set  may not be empty")
+    if tag == "SS":
+        if not all(isinstance(m, str) for m in members):
+            raise SerializationException("Unexpected value type in payload: SS members must be strings")
+        canonical = members
+        size = sum(len(m.encode()) for m in members)
+        identities: list[Any] = members
+    elif tag == "NS":
+        numbers = [parse_number(m) for m in members]
+        canonical = [format_number(n) for n in numbers]
+        size = sum(number_size(n) for n in numbers)
+        identities = numbers
+    else:
+        raws = [decode_binary(m) for m in members]
+        canonical = [base64.b64encode(r).decode() for r in raws]
+        size = sum(len(r) for r in raws)
+        identities = raws
+    if len(set(identities)) != len(identities):
+        raise invalid(f"Input collection [{', '.join(map(str, members))}] contains duplicates.")
+    return {tag: canonical}, size
+
+
+def canonical_item(item: Any, what: str = "item") -> tuple[Item, int]:
+    """Validate a whole item; return its canonical form and its DynamoDB size in bytes."""
+    if not isinstance(item, dict):
+        raise SerializationException(f"Unexpected value type in payload: {what} must be an object")
+    out: Item = {}
+    size = 0
+    for name, value in item.items():
+        if not name:
+            raise invalid("An attribute name may not be empty")
+        out[name], value_size = canonical_value(value)
+        size += len(name.encode()) + value_size
+    return out, size
+

@@ -1,0 +1,283 @@
+"""The RocksDB store: one column family per table, a catalog, table statistics and the
+replication log, all changed together in single WriteBatches.
+
+Calls are synchronous and short; the server runs them on its event loop, which also makes
+each read-modify-write (conditional writes, counters) atomic with respect to others.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+from rocksdict import Options, Rdict, WriteBatch, WriteOptions
+
+from dynovault.storage import keycodec
+from dynovault.storage.replog import LSN, LogRecord, RecordKind, lsn_key
+
+log = logging.getLogger(__name__)
+
+CATALOG_CF = "catalog"
+STATS_CF = "stats"
+REPLOG_CF = "replog"
+META_CF = "meta"
+_SYSTEM_CFS = ("default", CATALOG_CF, STATS_CF, REPLOG_CF, META_CF)
+_SIZE_PREFIX = struct.Struct(">I")
+_STATS = struct.Struct(">qq")
+
+
+def stored_value(item_json: bytes, size: int) -> bytes:
+    """Stored form of an item: its DynamoDB size, then its wire JSON."""
+    return _SIZE_PREFIX.pack(size) + item_json
+
+
+def stored_json(value: bytes) -> bytes:
+    return value[_SIZE_PREFIX.size :]
+
+
+def stored_size(value: bytes) -> int:
+    return _SIZE_PREFIX.unpack_from(value)[0]
+
+
+@dataclass(frozen=True, slots=True)
+class KeySchema:
+    hash_name: str
+    hash_type: str
+    range_name: str | None = None
+    range_type: str | None = None
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (self.hash_name,) if self.range_name is None else (self.hash_name, self.range_name)
+
+    def encode(self, key: dict) -> bytes:
+        """Storage key for an item or key whose key attributes are already validated."""
+        prefix = keycodec.partition_prefix(self.hash_type, key[self.hash_name][self.hash_type])
+        if self.range_name is None:
+            return prefix
+        return prefix + keycodec.encode_value(self.range_type, key[self.range_name][self.range_type])
+
+    def decode(self, data: bytes) -> dict:
+        value, pos = keycodec.decode_value(self.hash_type, data, keycodec.HASH_BYTES)
+        key = {self.hash_name: {self.hash_type: value}}
+        if self.range_name is not None:
+            key[self.range_name] = {self.range_type: keycodec.decode_value(self.range_type, data, pos)[0]}
+        return key
+
+
+@dataclass(slots=True)
+class Table:
+    """A live table: its description (as DynamoDB would describe it) and its data."""
+
+    description: dict
+    schema: KeySchema
+    data: Rdict
+    handle: object
+    item_count: int = 0
+    size_bytes: int = 0
+    column_family: str = field(default="")
+
+    @property
+    def name(self) -> str:
+        return self.description["TableName"]
+
+
+def key_schema_of(description: dict) -> KeySchema:
+    types = {d["AttributeName"]: d["AttributeType"] for d in description["AttributeDefinitions"]}
+    names = {k["KeyType"]: k["AttributeName"] for k in description["KeySchema"]}
+    range_name = names.get("RANGE")
+    return KeySchema(
+        names["HASH"], types[names["HASH"]], range_name, types[range_name] if range_name else None
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ItemChange:
+    """A put (``value`` is a stored value) or a delete (``value`` is None) of one item."""
+
+    table: Table
+    key: bytes
+    value: bytes | None
+
+
+def _options() -> Options:
+    opts = Options(raw_mode=True)
+    opts.create_if_missing(True)
+    opts.create_missing_column_families(True)
+    return opts
+
+
+def now_us() -> int:
+    return time.time_ns() // 1000
+
+
+class Store:
+    """One node's data. ``sync`` makes every commit fsync its WAL before returning."""
+
+    def __init__(self, path: str | Path, sync: bool = False) -> None:
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._options = _options()
+        existing = Rdict.list_cf(str(self.path), self._options) if (self.path / "CURRENT").exists() else []
+        families = {name: Options(raw_mode=True) for name in set(existing) | set(_SYSTEM_CFS)}
+        families.pop("default")
+        self.db = Rdict(str(self.path), options=self._options, column_families=families)
+        self._write_options = WriteOptions()
+        self._write_options.sync = sync
+        self._catalog = self.db.get_column_family(CATALOG_CF)
+        self._stats = self.db.get_column_family(STATS_CF)
+        self.replog = self.db.get_column_family(REPLOG_CF)
+        self.meta = self.db.get_column_family(META_CF)
+        self._handles = {name: self.db.get_column_family_handle(name) for name in _SYSTEM_CFS[1:]}
+        self.tables: dict[str, Table] = {}
+        self.last_lsn = self._read_last_lsn()
+        self._load_tables(set(existing))
+
+    # ---- lifecycle -------------------------------------------------------------------
+
+    def _read_last_lsn(self) -> int:
+        it = self.replog.iter()
+        it.seek_to_last()
+        return LSN.unpack(it.key())[0] if it.valid() else 0
+
+    def _load_tables(self, families: set[str]) -> None:
+        for name, raw in self._catalog.items():
+            description = orjson.loads(raw)
+            self.tables[name.decode()] = self._open_table(description)
+        live = {t.column_family for t in self.tables.values()}
+        for orphan in families - live - set(_SYSTEM_CFS):
+            log.info("dropping orphan column family", extra={"column_family": orphan})
+            self.db.drop_column_family(orphan)
+
+    def _open_table(self, description: dict) -> Table:
+        cf_name = "t_" + description["TableId"].replace("-", "")
+        try:
+            data = self.db.get_column_family(cf_name)
+        except Exception:
+            data = self.db.create_column_family(cf_name, Options(raw_mode=True))
+        stats = self._stats.get(cf_name.encode())
+        count, size = _STATS.unpack(stats) if stats else (0, 0)
+        return Table(
+            description=description,
+            schema=key_schema_of(description),
+            data=data,
+            handle=self.db.get_column_family_handle(cf_name),
+            item_count=count,
+            size_bytes=size,
+            column_family=cf_name,
+        )
+
+    def close(self) -> None:
+        self.db.close()
+
+    # ---- catalog ---------------------------------------------------------------------
+
+    def put_table(self, description: dict, commit_time_us: int | None = None) -> Table:
+        """Create a table or replace its description; logged for replication."""
+        description.setdefault("TableId", str(uuid.uuid4()))
+        name = description["TableName"]
+        table = self.tables.get(name)
+        if table is None or table.description["TableId"] != description["TableId"]:
+            if table is not None:
+                self.delete_table(name)
+            table = self._open_table(description)
+        table.description = description
+        raw = orjson.dumps(description)
+        batch = WriteBatch(raw_mode=True)
+        batch.put(name.encode(), raw, self._handles[CATALOG_CF])
+        self._log(batch, LogRecord(RecordKind.PUT_TABLE, commit_time_us or now_us(), name, b"", raw))
+        self._commit(batch)
+        self.tables[name] = table
+        return table
+
+    def delete_table(self, name: str, commit_time_us: int | None = None) -> Table:
+        table = self.tables.pop(name)
+        batch = WriteBatch(raw_mode=True)
+        batch.delete(name.encode(), self._handles[CATALOG_CF])
+        batch.delete(table.column_family.encode(), self._handles[STATS_CF])
+        self._log(batch, LogRecord(RecordKind.DELETE_TABLE, commit_time_us or now_us(), name))
+        self._commit(batch)
+        self.db.drop_column_family(table.column_family)
+        return table
+
+    # ---- items -----------------------------------------------------------------------
+
+    def get(self, table: Table, key: bytes) -> bytes | None:
+        return table.data.get(key)
+
+    def get_many(self, table: Table, keys: list[bytes]) -> list[bytes | None]:
+        return table.data.get(keys)
+
+    def write(self, changes: list[ItemChange], commit_time_us: int | None = None) -> list[bytes | None]:
+        """Apply item changes atomically with their log records; return the old values."""
+        commit_time_us = commit_time_us or now_us()
+        batch = WriteBatch(raw_mode=True)
+        olds: list[bytes | None] = []
+        touched: dict[str, Table] = {}
+        for change in changes:
+            table = change.table
+            old = table.data.get(change.key)
+            olds.append(old)
+            if change.value is None:
+                batch.delete(change.key, table.handle)
+                record = LogRecord(RecordKind.DELETE_ITEM, commit_time_us, table.name, change.key)
+            else:
+                batch.put(change.key, change.value, table.handle)
+                record = LogRecord(RecordKind.PUT_ITEM, commit_time_us, table.name, change.key, change.value)
+            self._log(batch, record)
+            self._account(table, old, change.value)
+            touched[table.column_family] = table
+        for table in touched.values():
+            batch.put(
+                table.column_family.encode(),
+                _STATS.pack(table.item_count, table.size_bytes),
+                self._handles[STATS_CF],
+            )
+        self._commit(batch)
+        return olds
+
+    @staticmethod
+    def _account(table: Table, old: bytes | None, new: bytes | None) -> None:
+        if old is not None:
+            table.item_count -= 1
+            table.size_bytes -= stored_size(old)
+        if new is not None:
+            table.item_count += 1
+            table.size_bytes += stored_size(new)
+
+    def iterate(
+        self, table: Table, start: bytes, end: bytes | None, reverse: bool = False
+    ) -> Iterator[tuple[bytes, bytes]]:
+        """Items with ``start <= key < end`` (``end`` None: to the end of the table),
+        ascending, or descending from just below ``end`` when ``reverse``."""
+        it = table.data.iter()
+        if reverse:
+            if end is None:
+                it.seek_to_last()
+            else:
+                it.seek_for_prev(end)
+                if it.valid() and it.key() >= end:
+                    it.prev()
+            while it.valid() and it.key() >= start:
+                yield it.key(), it.value()
+                it.prev()
+        else:
+            it.seek(start)
+            while it.valid() and (end is None or it.key() < end):
+                yield it.key(), it.value()
+                it.next()
+
+    # ---- log -------------------------------------------------------------------------
+
+    def _log(self, batch: WriteBatch, record: LogRecord) -> None:
+        self.last_lsn += 1
+        batch.put(lsn_key(self.last_lsn), record.encode(), self._handles[REPLOG_CF])
+
+    def _commit(self, batch: WriteBatch) -> None:
+        self.db.write(batch, self._write_options)

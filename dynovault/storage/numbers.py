@@ -1,0 +1,74 @@
+"""DynamoDB numbers: 38 significant digits, magnitudes 1E-130 .. 9.99..E+125.
+
+Every number is canonicalised on the way in, so ``1``, ``1.0`` and ``10E-1`` are one
+value everywhere: in stored items, in keys and in comparisons.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Context, Decimal, InvalidOperation
+
+from dynovault.errors import ValidationException
+
+MAX_DIGITS = 38
+MAX_ADJUSTED_EXPONENT = 125
+MIN_ADJUSTED_EXPONENT = -130
+
+# Wide enough that canonicalising or adding two in-range numbers never rounds silently.
+DECIMAL_CONTEXT = Context(prec=MAX_DIGITS, Emax=999, Emin=-999)
+_NUMBER_SYNTAX = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def parse_number(text: str) -> Decimal:
+    """Parse and range-check a number as DynamoDB does; the result is canonical."""
+    if not isinstance(text, str) or not _NUMBER_SYNTAX.fullmatch(text):
+        raise ValidationException(
+            "A value provided cannot be converted into a number"
+        )
+    try:
+        value = Decimal(text)
+    except InvalidOperation:  # pragma: no cover - the regex admits only valid literals
+        raise ValidationException("A value provided cannot be converted into a number")
+    return check_number(value)
+
+
+def check_number(value: Decimal) -> Decimal:
+    """Enforce DynamoDB's precision and range on a computed or parsed number."""
+    if not value:
+        return Decimal(0)
+    sign, digits, exponent = value.as_tuple()
+    significant = "".join(map(str, digits)).strip("0")
+    if len(significant) > MAX_DIGITS:
+        raise ValidationException(
+            "Attempting to store more than 38 significant digits in a Number"
+        )
+    adjusted = value.adjusted()
+    if adjusted > MAX_ADJUSTED_EXPONENT:
+        raise ValidationException(
+            "Number overflow. Attempting to store a number with magnitude larger than supported range"
+        )
+    if adjusted < MIN_ADJUSTED_EXPONENT:
+        raise ValidationException(
+            "Number underflow. Attempting to store a number with magnitude smaller than supported range"
+        )
+    return value.normalize(DECIMAL_CONTEXT)
+
+
+def format_number(value: Decimal) -> str:
+    """The text DynamoDB returns for a number: plain notation, no trailing zeros."""
+    if not value:
+        return "0"
+    return format(value, "f")
+
+
+def canonical_number_text(text: str) -> str:
+    return format_number(parse_number(text))
+
+
+def number_size(value: Decimal) -> int:
+    """Bytes a number counts for in DynamoDB's item-size rules."""
+    if not value:
+        return 1
+    digits = "".join(map(str, value.as_tuple().digits)).strip("0")
+    return (len(digits) + 1) // 2 + 1
