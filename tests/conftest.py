@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import itertools
+import os
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from tests.serverproc import ServerProcess
+
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
+_CLIENT_CONFIG = Config(retries={"max_attempts": 1}, connect_timeout=5, read_timeout=30)
+
+
+def client_for(url: str):
+    return boto3.client("dynamodb", endpoint_url=url, region_name="us-east-1", config=_CLIENT_CONFIG)
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    """One real server process shared by the session's tests."""
+    proc = ServerProcess(tmp_path_factory.mktemp("server") / "data").start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="session")
+def ddb(server):
+    return client_for(server.url)
+
+
+@pytest.fixture(scope="session")
+def ddb_resource(server):
+    return boto3.resource("dynamodb", endpoint_url=server.url, region_name="us-east-1", config=_CLIENT_CONFIG)
+
+
+_names = itertools.count()
+
+
+@pytest.fixture
+def table_name(request):
+    """A fresh, unique table name per test."""
+    return f"t{next(_names)}-{request.node.name[:40].replace('[', '_').replace(']', '_')}"
+
+
+@pytest.fixture
+def hash_table(ddb, table_name):
+    """A table keyed by a string ``pk``."""
+    ddb.create_table(
+        TableName=table_name,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return table_name
+
+
+@pytest.fixture
+def range_table(ddb, table_name):
+    """A table keyed by string ``pk`` and number ``sk``."""
+    ddb.create_table(
+        TableName=table_name,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "N"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return table_name
