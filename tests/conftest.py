@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 
 import boto3
 import pytest
@@ -44,7 +45,7 @@ _names = itertools.count()
 @pytest.fixture
 def table_name(request):
     """A fresh, unique table name per test."""
-    return f"t{next(_names)}-{request.node.name[:40].replace('[', '_').replace(']', '_')}"
+    return f"t{next(_names)}-" + re.sub(r"[^a-zA-Z0-9_.-]", "_", request.node.name[:40])
 
 
 @pytest.fixture
