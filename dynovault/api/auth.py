@@ -1,11 +1,273 @@
-"""Request authentication (SigV4)."""
+"""Request authentication: AWS Signature Version 4, refused the way DynamoDB refuses it.
+
+Two modes:
+
+- Without credentials (the default, like DynamoDB Local) a request needs a well-formed
+  SigV4 ``Authorization`` header and a date, but any key id and any signature pass, so every
+  SDK works unchanged with whatever credentials it happens to find. A request without an
+  ``Authorization`` header is refused with ``MissingAuthenticationTokenException``, as
+  DynamoDB and DynamoDB Local refuse it.
+- With ``--credentials-file`` the signature is recomputed with botocore's own SigV4 code
+  from the key's secret, and the request is refused with DynamoDB's error codes and wording
+  when the key is unknown, the signature differs or the request date is more than five
+  minutes away from the server's clock.
+
+Only header-signed requests are understood (every AWS SDK signs DynamoDB calls that way);
+a session token (``X-Amz-Security-Token``) is covered by the signature but not checked
+against any issuer.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from functools import lru_cache
 from pathlib import Path
 
+from aiohttp import web
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.compat import HTTPHeaders
+
 from dynovault.api.server import Authenticator
+from dynovault.errors import (
+    IncompleteSignatureException,
+    InvalidSignatureException,
+    MissingAuthenticationTokenException,
+    UnrecognizedClientException,
+)
+
+ALGORITHM = "AWS4-HMAC-SHA256"
+SERVICE = "dynamodb"
+TERMINATOR = "aws4_request"
+# DynamoDB refuses requests signed more than five minutes away from its clock.
+ALLOWED_SKEW = timedelta(minutes=5)
+AMZ_DATE_FORMAT = "%Y%m%dT%H%M%SZ"
+_REQUIRED_PARAMETERS = ("Credential", "Signature", "SignedHeaders")
+
+Clock = Callable[[], float]
 
 
-def authenticator_for(credentials_file: Path | None) -> Authenticator | None:
-    return None
+@dataclass(frozen=True)
+class SignedRequest:
+    """What a request's ``Authorization`` header and date claim about its signature."""
+
+    authorization: str
+    algorithm: str
+    credential: str
+    signed_headers: tuple[str, ...]
+    signature: str
+    amz_date: str
+    signed_at: datetime
+
+    @property
+    def scope(self) -> list[str]:
+        """``keyid/date/region/service/terminator`` split into its five parts."""
+        return self.credential.split("/")
+
+
+def parse_signed_request(request: web.Request) -> SignedRequest:
+    """The request's SigV4 claims, or DynamoDB's refusal of a missing or malformed header."""
+    authorization = request.headers.get("Authorization", "").strip()
+    if not authorization.startswith("AWS4-"):
+        raise MissingAuthenticationTokenException("Request is missing Authentication Token")
+    algorithm, _, parameter_text = authorization.partition(" ")
+    parameters = _parameters(parameter_text, authorization)
+    date_header = request.headers.get("X-Amz-Date") or request.headers.get("Date")
+    problems = [
+        f"Authorization header requires '{name}' parameter. "
+        for name in _REQUIRED_PARAMETERS
+        if name not in parameters
+    ]
+    if not date_header:
+        problems.append(
+            "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. "
+        )
+    if problems:
+        raise IncompleteSignatureException("".join(problems) + f"Authorization={authorization}")
+    signed_at = _request_time(date_header)
+    if algorithm != ALGORITHM:
+        raise IncompleteSignatureException(
+            f"Unsupported AWS 'algorithm': '{algorithm}' (only {ALGORITHM} for now). "
+        )
+    credential = parameters["Credential"].rstrip("/")
+    if len(credential.split("/")) != 5:
+        raise IncompleteSignatureException(
+            "Credential must have exactly 5 slash-delimited elements, "
+            f"e.g. keyid/date/region/service/term, got '{credential}'"
+        )
+    return SignedRequest(
+        authorization=authorization,
+        algorithm=algorithm,
+        credential=credential,
+        signed_headers=tuple(name.strip().lower() for name in parameters["SignedHeaders"].split(";")),
+        signature=parameters["Signature"],
+        amz_date=signed_at.strftime(AMZ_DATE_FORMAT),
+        signed_at=signed_at,
+    )
+
+
+def _parameters(text: str, authorization: str) -> dict[str, str]:
+    parameters: dict[str, str] = {}
+    for pair in filter(None, (part.strip() for part in text.split(","))):
+        name, equals, value = pair.partition("=")
+        if not equals:
+            raise IncompleteSignatureException(
+                f"'{pair}' not a valid key=value pair (missing equal-sign) "
+                f"in Authorization header: '{authorization}'."
+            )
+        parameters[name.strip()] = value.strip()
+    return parameters
+
+
+def _request_time(date_header: str) -> datetime:
+    try:
+        return datetime.strptime(date_header, AMZ_DATE_FORMAT).replace(tzinfo=UTC)
+    except ValueError:
+        pass
+    try:
+        return parsedate_to_datetime(date_header).astimezone(UTC)
+    except (TypeError, ValueError):
+        raise IncompleteSignatureException(
+            f"Date must be in ISO-8601 'basic format'. Got '{date_header}'. "
+            "See http://en.wikipedia.org/wiki/ISO_8601"
+        ) from None
+
+
+def accept_any_signature(request: web.Request, body: bytes) -> None:
+    """Default mode: the request must look signed; who signed it is not checked."""
+    parse_signed_request(request)
+
+
+class SignatureVerifier:
+    """Verifies SigV4 signatures against a fixed set of access keys."""
+
+    def __init__(self, secrets: dict[str, str], clock: Clock = time.time) -> None:
+        self.secrets = secrets
+        self.clock = clock
+
+    def __call__(self, request: web.Request, body: bytes) -> None:
+        claim = parse_signed_request(request)
+        self._check_time(claim)
+        if "host" not in claim.signed_headers:
+            raise InvalidSignatureException("'Host' must be a 'SignedHeader' in the AWS Authorization.")
+        key_id, scope_date, region, service, terminator = claim.scope
+        _check_scope(claim, scope_date, service, terminator)
+        secret = self.secrets.get(key_id)
+        if secret is None:
+            raise UnrecognizedClientException("The security token included in the request is invalid.")
+        recomputation = _Recomputation(
+            region, _signed_header_values(request, claim), _signing_key(secret, scope_date, region)
+        )
+        # The host comes from the signed headers; the URL only carries path and query.
+        aws_request = AWSRequest(method=request.method, url=f"http://localhost{request.raw_path}", data=body)
+        aws_request.context["timestamp"] = claim.amz_date
+        canonical = recomputation.canonical_request(aws_request)
+        string_to_sign = recomputation.string_to_sign(aws_request, canonical)
+        expected = recomputation.signature(string_to_sign, aws_request)
+        if not hmac.compare_digest(expected, claim.signature):
+            raise InvalidSignatureException(
+                "The request signature we calculated does not match the signature you provided. "
+                "Check your AWS Secret Access Key and signing method. "
+                "Consult the service documentation for details.\n\n"
+                f"The Canonical String for this request should have been\n'{canonical}'\n\n"
+                f"The String-to-Sign should have been\n'{string_to_sign}'\n"
+            )
+
+    def _check_time(self, claim: SignedRequest) -> None:
+        now = datetime.fromtimestamp(self.clock(), UTC)
+        if claim.signed_at < now - ALLOWED_SKEW:
+            raise InvalidSignatureException(
+                f"Signature expired: {claim.amz_date} is now earlier than "
+                f"{_basic(now - ALLOWED_SKEW)} ({_basic(now)} - 5 min.)"
+            )
+        if claim.signed_at > now + ALLOWED_SKEW:
+            raise InvalidSignatureException(
+                f"Signature not yet current: {claim.amz_date} is still later than "
+                f"{_basic(now + ALLOWED_SKEW)} ({_basic(now)} + 5 min.)"
+            )
+
+
+def _basic(moment: datetime) -> str:
+    return moment.strftime(AMZ_DATE_FORMAT)
+
+
+def _check_scope(claim: SignedRequest, scope_date: str, service: str, terminator: str) -> None:
+    problems = []
+    if service != SERVICE:
+        problems.append(f"Credential should be scoped to correct service: '{SERVICE}'. ")
+    if terminator != TERMINATOR:
+        problems.append(
+            f"Credential should be scoped with a valid terminator: '{TERMINATOR}', not '{terminator}'. "
+        )
+    if scope_date != claim.amz_date[:8]:
+        problems.append(
+            "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: "
+            f"'{scope_date}' != '{claim.amz_date[:8]}', from '{claim.amz_date}'."
+        )
+    if problems:
+        raise InvalidSignatureException("".join(problems).strip())
+
+
+def _signed_header_values(request: web.Request, claim: SignedRequest) -> HTTPHeaders:
+    headers = HTTPHeaders()
+    for name in claim.signed_headers:
+        for value in request.headers.getall(name, ()):
+            headers[name] = value
+    return headers
+
+
+@lru_cache(maxsize=1024)
+def _signing_key(secret: str, scope_date: str, region: str) -> bytes:
+    """SigV4's derived key: four HMACs that change once a day per key and region."""
+    key = f"AWS4{secret}".encode()
+    for part in (scope_date, region, SERVICE, TERMINATOR):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    return key
+
+
+class _Recomputation(SigV4Auth):
+    """botocore's SigV4 signer, fed exactly the headers the client says it signed and a
+    cached signing key, so the canonical request is built by the same code that signs."""
+
+    def __init__(self, region: str, signed_headers: HTTPHeaders, signing_key: bytes) -> None:
+        super().__init__(credentials=None, service_name=SERVICE, region_name=region)
+        self._signed_headers = signed_headers
+        self._signing_key = signing_key
+
+    def headers_to_sign(self, request: AWSRequest) -> HTTPHeaders:
+        return self._signed_headers
+
+    def signature(self, string_to_sign: str, request: AWSRequest) -> str:
+        return hmac.new(self._signing_key, string_to_sign.encode(), hashlib.sha256).hexdigest()
+
+
+def load_credentials(path: Path) -> dict[str, str]:
+    """``ACCESS_KEY_ID SECRET_ACCESS_KEY`` per line; blank lines and lines starting with
+    ``#`` are ignored (a secret may itself contain ``#``)."""
+    secrets: dict[str, str] = {}
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        fields = line.split()
+        if not fields or fields[0].startswith("#"):
+            continue
+        if len(fields) != 2:
+            raise ValueError(f"{path}:{number}: expected 'ACCESS_KEY_ID SECRET_ACCESS_KEY'")
+        secrets[fields[0]] = fields[1]
+    if not secrets:
+        raise ValueError(f"{path}: no credentials found")
+    return secrets
+
+
+def authenticator_for(credentials_file: Path | None) -> Authenticator:
+    """The check ``dynovault serve`` runs before every request."""
+    if credentials_file is None:
+        return accept_any_signature
+    try:
+        return SignatureVerifier(load_credentials(credentials_file))
+    except (OSError, ValueError) as error:
+        raise SystemExit(f"dynovault: credentials file: {error}") from None
