@@ -40,7 +40,7 @@ def serve_command(args: argparse.Namespace) -> int:
     from dynovault.api.auth import authenticator_for
 
     store = Store(args.data_dir, sync=args.fsync)
-    node = Node(store, region=args.region)
+    node = Node(store, region=args.region, address=f"{args.host}:{args.port}")
     app = build_app(node, authenticator_for(args.credentials_file))
     app.on_cleanup.append(lambda _app: _close(store))
     print(

@@ -13,6 +13,7 @@ class Node:
     store: Store
     region: str = "us-east-1"
     account_id: str = "000000000000"
+    address: str = "localhost:8000"
 
     def table_arn(self, name: str) -> str:
         return f"arn:aws:dynamodb:{self.region}:{self.account_id}:table/{name}"

@@ -11,12 +11,12 @@ import logging
 import struct
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
-from rocksdict import Options, Rdict, WriteBatch, WriteOptions
+from rocksdict import Checkpoint, Options, Rdict, WriteBatch, WriteOptions
 
 from dynovault.storage import keycodec
 from dynovault.storage.replog import LSN, LogRecord, RecordKind, lsn_key
@@ -106,6 +106,10 @@ class ItemChange:
     value: bytes | None
 
 
+# Item changes staged in one WriteBatch: (column family, key) -> (table, staged value).
+_Staged = dict[tuple[str, bytes], tuple[Table, bytes | None]]
+
+
 def _options() -> Options:
     opts = Options(raw_mode=True)
     opts.create_if_missing(True)
@@ -137,6 +141,7 @@ class Store:
         self._handles = {name: self.db.get_column_family_handle(name) for name in _SYSTEM_CFS[1:]}
         self.tables: dict[str, Table] = {}
         self.last_lsn = self._read_last_lsn()
+        self.commit_listeners: list[Callable[[int], None]] = []
         self._load_tables(set(existing))
 
     # ---- lifecycle -------------------------------------------------------------------
@@ -218,29 +223,44 @@ class Store:
         """Apply item changes atomically with their log records; return the old values."""
         commit_time_us = commit_time_us or now_us()
         batch = WriteBatch(raw_mode=True)
-        olds: list[bytes | None] = []
-        touched: dict[str, Table] = {}
-        for change in changes:
-            table = change.table
-            old = table.data.get(change.key)
-            olds.append(old)
-            if change.value is None:
-                batch.delete(change.key, table.handle)
-                record = LogRecord(RecordKind.DELETE_ITEM, commit_time_us, table.name, change.key)
-            else:
-                batch.put(change.key, change.value, table.handle)
-                record = LogRecord(RecordKind.PUT_ITEM, commit_time_us, table.name, change.key, change.value)
-            self._log(batch, record)
-            self._account(table, old, change.value)
-            touched[table.column_family] = table
-        for table in touched.values():
+        pending: _Staged = {}
+        olds = [self._stage_change(batch, change, commit_time_us, pending) for change in changes]
+        self._stage_stats(batch, pending)
+        self._commit(batch)
+        return olds
+
+    def _stage_change(
+        self,
+        batch: WriteBatch,
+        change: ItemChange,
+        commit_time_us: int,
+        pending: _Staged,
+    ) -> bytes | None:
+        """Add one item change and its log record to ``batch``; return the old value.
+        ``pending`` holds the values already staged in this batch, so a key changed twice
+        in one batch is accounted against its staged value, not the committed one."""
+        table = change.table
+        slot = (table.column_family, change.key)
+        old = pending[slot][1] if slot in pending else table.data.get(change.key)
+        if change.value is None:
+            batch.delete(change.key, table.handle)
+            record = LogRecord(RecordKind.DELETE_ITEM, commit_time_us, table.name, change.key)
+        else:
+            batch.put(change.key, change.value, table.handle)
+            record = LogRecord(RecordKind.PUT_ITEM, commit_time_us, table.name, change.key, change.value)
+        self._log(batch, record)
+        self._account(table, old, change.value)
+        pending[slot] = (table, change.value)
+        return old
+
+    def _stage_stats(self, batch: WriteBatch, pending: _Staged) -> None:
+        touched = {table.column_family: table for table, _ in pending.values()}
+        for column_family, table in touched.items():
             batch.put(
-                table.column_family.encode(),
+                column_family.encode(),
                 _STATS.pack(table.item_count, table.size_bytes),
                 self._handles[STATS_CF],
             )
-        self._commit(batch)
-        return olds
 
     @staticmethod
     def _account(table: Table, old: bytes | None, new: bytes | None) -> None:
@@ -281,3 +301,69 @@ class Store:
 
     def _commit(self, batch: WriteBatch) -> None:
         self.db.write(batch, self._write_options)
+        for listener in self.commit_listeners:
+            listener(self.last_lsn)
+
+    # ---- replication support ---------------------------------------------------------
+    # A follower applies its leader's records under the leader's LSNs, so its log is a
+    # prefix of the leader's and its last LSN is its applied LSN, committed atomically with
+    # the data it describes. Replication reads and trims the log here, never the data.
+
+    def apply(self, records: Iterable[tuple[int, LogRecord]]) -> None:
+        """Apply a leader's records in LSN order. Runs of item changes commit as one
+        WriteBatch; table records commit through put_table/delete_table as on the leader."""
+        batch = WriteBatch(raw_mode=True)
+        pending: _Staged = {}
+        for lsn, record in records:
+            if lsn != self.last_lsn + 1:
+                raise LogGapError(f"record {lsn} does not follow applied LSN {self.last_lsn}")
+            if record.kind in (RecordKind.PUT_ITEM, RecordKind.DELETE_ITEM):
+                value = record.value if record.kind is RecordKind.PUT_ITEM else None
+                change = ItemChange(self.tables[record.table], record.key, value)
+                self._stage_change(batch, change, record.commit_time_us, pending)
+                continue
+            batch, pending = self._commit_staged(batch, pending)
+            if record.kind is RecordKind.PUT_TABLE:
+                self.put_table(orjson.loads(record.value), record.commit_time_us)
+            else:
+                self.delete_table(record.table, record.commit_time_us)
+        self._commit_staged(batch, pending)
+
+    def _commit_staged(self, batch: WriteBatch, pending: _Staged) -> tuple[WriteBatch, _Staged]:
+        if pending:
+            self._stage_stats(batch, pending)
+            self._commit(batch)
+            return WriteBatch(raw_mode=True), {}
+        return batch, pending
+
+    @property
+    def oldest_lsn(self) -> int:
+        """The first LSN still in the log (``last_lsn + 1`` when the log is empty)."""
+        it = self.replog.iter()
+        it.seek_to_first()
+        return LSN.unpack(it.key())[0] if it.valid() else self.last_lsn + 1
+
+    def iterate_log(self, from_lsn: int) -> Iterator[tuple[int, bytes]]:
+        """Encoded log records from ``from_lsn`` (or the oldest retained one) onwards."""
+        it = self.replog.iter()
+        it.seek(lsn_key(from_lsn))
+        while it.valid():
+            yield LSN.unpack(it.key())[0], it.value()
+            it.next()
+
+    def log_record(self, lsn: int) -> LogRecord | None:
+        raw = self.replog.get(lsn_key(lsn))
+        return None if raw is None else LogRecord.decode(raw)
+
+    def trim_log(self, before_lsn: int) -> None:
+        """Drop records below ``before_lsn``; the last record always stays, because it is
+        what tells this node its LSN when it restarts."""
+        self.replog.delete_range(lsn_key(0), lsn_key(min(before_lsn, self.last_lsn)))
+
+    def create_checkpoint(self, path: str | Path) -> None:
+        """A consistent copy of the whole node (data, catalog, log, meta) made of hard links."""
+        Checkpoint(self.db).create_checkpoint(str(path))
+
+
+class LogGapError(Exception):
+    """Records offered to a follower do not continue its log."""

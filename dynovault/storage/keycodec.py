@@ -17,7 +17,7 @@ import hashlib
 import struct
 from decimal import Decimal
 
-from dynovault.storage.numbers import parse_number
+from dynovault.storage.numbers import DECIMAL_CONTEXT, format_number, parse_number
 
 HASH_BYTES = 8
 _NEGATIVE, _ZERO, _POSITIVE = 0x01, 0x02, 0x03
@@ -71,7 +71,7 @@ def decode_number(data: bytes, pos: int) -> tuple[Decimal, int]:
         mantissa = "".join(str(b - 1) for b in data[pos:end])
     exponent -= _EXPONENT_BIAS
     value = Decimal(f"{'-' if negative else ''}0.{mantissa}E{exponent}")
-    return value.normalize(), end + 1
+    return value.normalize(DECIMAL_CONTEXT), end + 1
 
 
 def encode_value(type_tag: str, value: str) -> bytes:
@@ -86,7 +86,7 @@ def encode_value(type_tag: str, value: str) -> bytes:
 def decode_value(type_tag: str, data: bytes, pos: int) -> tuple[str, int]:
     if type_tag == "N":
         number, pos = decode_number(data, pos)
-        return format(number, "f") if number else "0", pos
+        return format_number(number), pos
     raw, pos = decode_bytes(data, pos)
     return (raw.decode() if type_tag == "S" else base64.b64encode(raw).decode()), pos
 

@@ -1,0 +1,63 @@
+"""BatchWriteItem: every request is validated before anything is written, then all of
+them commit in one WriteBatch, so a refused batch writes nothing."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from dynovault.api.node import Node
+from dynovault.api.validation import (
+    consumed_capacity,
+    store_form,
+    validated_item,
+    validated_key,
+    write_units,
+)
+from dynovault.errors import ValidationException
+from dynovault.storage.engine import ItemChange, Table, stored_size
+
+MAX_REQUESTS = 25
+
+
+async def handle(request: dict, node: Node) -> dict:
+    changes, sizes = _changes(node, request["RequestItems"])
+    olds = node.store.write(changes)
+    units: dict[str, float] = defaultdict(float)
+    for change, size, old in zip(changes, sizes, olds):
+        units[change.table.name] += write_units(max(size, stored_size(old) if old else 0))
+    response: dict = {"UnprocessedItems": {}}
+    capacities = [consumed_capacity(request, name, total, "Write") for name, total in units.items()]
+    if capacities and capacities[0] is not None:
+        response["ConsumedCapacity"] = capacities
+    return response
+
+
+def _changes(node: Node, request_items: dict) -> tuple[list[ItemChange], list[int]]:
+    if sum(len(requests) for requests in request_items.values()) > MAX_REQUESTS:
+        raise ValidationException("Too many items requested for the BatchWriteItem call")
+    changes: list[ItemChange] = []
+    sizes: list[int] = []
+    for name, requests in request_items.items():
+        table = node.table(name)
+        seen: set[bytes] = set()
+        for write_request in requests:
+            change, size = _change(table, write_request)
+            if change.key in seen:
+                raise ValidationException("Provided list of item keys contains duplicates")
+            seen.add(change.key)
+            changes.append(change)
+            sizes.append(size)
+    return changes, sizes
+
+
+def _change(table: Table, write_request: dict) -> tuple[ItemChange, int]:
+    put, delete = write_request.get("PutRequest"), write_request.get("DeleteRequest")
+    if (put is None) == (delete is None):
+        raise ValidationException(
+            "Supplied WriteRequest must contain exactly one of PutRequest or DeleteRequest"
+        )
+    if put is not None:
+        item, size, key = validated_item(table, put["Item"])
+        return ItemChange(table, key, store_form(item, size)), size
+    _, key = validated_key(table, delete["Key"])
+    return ItemChange(table, key, None), 0

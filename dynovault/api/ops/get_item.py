@@ -1,0 +1,19 @@
+"""GetItem: stored bytes are spliced into the response unless a projection applies."""
+
+from __future__ import annotations
+
+from dynovault.api.node import Node
+from dynovault.api.reads import item_bytes, projection_for, with_members
+from dynovault.api.validation import consumed_capacity, read_units, validated_key
+from dynovault.storage.engine import stored_size
+
+
+async def handle(request: dict, node: Node) -> bytes:
+    table = node.table(request["TableName"])
+    projection = projection_for(request)
+    _, key = validated_key(table, request["Key"])
+    stored = node.store.get(table, key)
+    consistent = bool(request.get("ConsistentRead"))
+    units = read_units(stored_size(stored) if stored else 0, consistent)
+    body = b"{}" if stored is None else b'{"Item":' + item_bytes(stored, projection) + b"}"
+    return with_members(body, ConsumedCapacity=consumed_capacity(request, table.name, units, "Read"))

@@ -1,0 +1,14 @@
+"""TagResource: a tag given again replaces the value under its key."""
+
+from __future__ import annotations
+
+from dynovault.api.node import Node
+from dynovault.api.tagging import save_tags, tagged_table
+
+
+async def handle(request: dict, node: Node) -> dict:
+    table = tagged_table(node, request["ResourceArn"])
+    tags = {t["Key"]: t["Value"] for t in table.description.get("Tags", [])}
+    tags.update({t["Key"]: t["Value"] for t in request["Tags"]})
+    save_tags(node, table, [{"Key": k, "Value": v} for k, v in tags.items()])
+    return {}

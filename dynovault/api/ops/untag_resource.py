@@ -1,0 +1,13 @@
+"""UntagResource."""
+
+from __future__ import annotations
+
+from dynovault.api.node import Node
+from dynovault.api.tagging import save_tags, tagged_table
+
+
+async def handle(request: dict, node: Node) -> dict:
+    table = tagged_table(node, request["ResourceArn"])
+    removed = set(request["TagKeys"])
+    save_tags(node, table, [t for t in table.description.get("Tags", []) if t["Key"] not in removed])
+    return {}

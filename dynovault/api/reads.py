@@ -1,0 +1,56 @@
+"""What GetItem, BatchGetItem, Query and Scan share: choosing a projection and writing
+items into a response, splicing stored bytes when nothing must be cut out of them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import orjson
+
+from dynovault.errors import ValidationException
+from dynovault.expressions import Projection, check_unused, compile_projection, projection_of_attributes
+from dynovault.storage.engine import stored_json
+
+
+def projection_for(request: dict) -> Projection | None:
+    """The projection a read asks for (ProjectionExpression or legacy AttributesToGet)."""
+    expression = request.get("ProjectionExpression")
+    legacy = request.get("AttributesToGet")
+    names = request.get("ExpressionAttributeNames")
+    if expression is not None and legacy is not None:
+        raise ValidationException(
+            "Can not use both expression and non-expression parameters in the same request: "
+            "Non-expression parameters: {AttributesToGet} Expression parameters: {ProjectionExpression}"
+        )
+    if expression is None:
+        if names is not None:
+            raise ValidationException("ExpressionAttributeNames can only be specified when using expressions")
+        return projection_of_attributes(legacy) if legacy is not None else None
+    projection = compile_projection(expression, names)
+    check_unused(names, None, projection)
+    return projection
+
+
+def item_bytes(stored: bytes, projection: Projection | None) -> bytes:
+    """One item's wire JSON for a response: stored bytes as they are, or projected."""
+    if projection is None:
+        return stored_json(stored)
+    return orjson.dumps(projection.apply(orjson.loads(stored_json(stored))))
+
+
+def json_list(items: Iterable[bytes]) -> bytes:
+    return b"[" + b",".join(items) + b"]"
+
+
+def with_members(body: bytes, **members: object) -> bytes:
+    """Append members (skipping None) to a serialized JSON object body."""
+    extra = b"".join(
+        b"," + orjson.dumps(name) + b":" + orjson.dumps(value)
+        for name, value in members.items()
+        if value is not None
+    )
+    if not extra:
+        return body
+    if body == b"{}":
+        return b"{" + extra[1:] + b"}"
+    return body[:-1] + extra + b"}"

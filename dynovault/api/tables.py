@@ -1,0 +1,82 @@
+"""Table descriptions as DynamoDB returns them, and the rules for key schemas and billing
+that CreateTable and UpdateTable share."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from dynovault.api.node import Node
+from dynovault.errors import ValidationException
+from dynovault.storage.attributes import invalid
+from dynovault.storage.engine import Table
+
+# Kept in the catalog but not part of a TableDescription.
+_INTERNAL_FIELDS = ("Tags",)
+
+
+def describe(node: Node, table: Table, status: str = "ACTIVE") -> dict:
+    """The TableDescription of a live table, with its current item count and size."""
+    description = {k: v for k, v in table.description.items() if k not in _INTERNAL_FIELDS}
+    description["TableStatus"] = status
+    description["ItemCount"] = table.item_count
+    description["TableSizeBytes"] = table.size_bytes
+    description["TableArn"] = node.table_arn(table.name)
+    return description
+
+
+def throughput_of(request: dict, billing_mode: str, previous: dict | None = None) -> dict:
+    """ProvisionedThroughput as DynamoDB reports it for the billing mode (zeros on demand)."""
+    requested = request.get("ProvisionedThroughput")
+    if billing_mode == "PAY_PER_REQUEST":
+        if requested is not None:
+            raise invalid(
+                "Neither ReadCapacityUnits nor WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST"
+            )
+        return {"NumberOfDecreasesToday": 0, "ReadCapacityUnits": 0, "WriteCapacityUnits": 0}
+    if requested is None:
+        if previous and previous.get("ReadCapacityUnits"):
+            return previous
+        raise invalid(
+            "ReadCapacityUnits and WriteCapacityUnits must both be specified when BillingMode is PROVISIONED"
+        )
+    return {
+        "NumberOfDecreasesToday": 0,
+        "ReadCapacityUnits": requested["ReadCapacityUnits"],
+        "WriteCapacityUnits": requested["WriteCapacityUnits"],
+    }
+
+
+def billing_summary(billing_mode: str) -> dict:
+    summary: dict[str, Any] = {"BillingMode": billing_mode}
+    if billing_mode == "PAY_PER_REQUEST":
+        summary["LastUpdateToPayPerRequestDateTime"] = time.time()
+    return summary
+
+
+def check_key_schema(key_schema: list[dict], attribute_definitions: list[dict]) -> None:
+    """DynamoDB's CreateTable rules tying KeySchema to AttributeDefinitions."""
+    if key_schema[0]["KeyType"] != "HASH":
+        raise ValidationException("Invalid KeySchema: The first KeySchemaElement is not a HASH key type")
+    if len(key_schema) == 2:
+        if key_schema[1]["KeyType"] != "RANGE":
+            raise ValidationException("Invalid KeySchema: The second KeySchemaElement is not a RANGE key type")
+        if key_schema[0]["AttributeName"] == key_schema[1]["AttributeName"]:
+            raise ValidationException(
+                "Both the Hash Key and the Range Key element in the KeySchema have the same name"
+            )
+    defined = [d["AttributeName"] for d in attribute_definitions]
+    if len(set(defined)) != len(defined):
+        raise invalid("Cannot have two attributes with the same name")
+    keys = [k["AttributeName"] for k in key_schema]
+    missing = [k for k in keys if k not in defined]
+    if missing:
+        raise invalid(
+            "Some index key attributes are not defined in AttributeDefinitions. "
+            f"Keys: [{', '.join(missing)}], AttributeDefinitions: [{', '.join(defined)}]"
+        )
+    if len(defined) != len(keys):
+        raise invalid(
+            "Number of attributes in KeySchema does not exactly match number of attributes defined in "
+            "AttributeDefinitions"
+        )
