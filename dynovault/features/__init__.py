@@ -1,0 +1,1 @@
+"""The feature-store layer: Feast's DynamoDB item layout served and ingested natively."""
