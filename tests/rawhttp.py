@@ -1,0 +1,95 @@
+"""Raw HTTP requests to a server, for tests that send what boto3 never would: broken JSON,
+wrong targets, odd headers, oversize bodies. Requests are SigV4-signed with botocore's
+signer unless a test asks otherwise, so they pass the server's authentication and reach
+the part under test."""
+
+from __future__ import annotations
+
+import http.client
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import orjson
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+TARGET_PREFIX = "DynamoDB_20120810."
+CONTENT_TYPE = "application/x-amz-json-1.0"
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: http.client.HTTPMessage
+    body: bytes
+
+    def json(self) -> dict:
+        return orjson.loads(self.body)
+
+    @property
+    def error_code(self) -> str:
+        """The code after ``#`` in ``__type``, which is what botocore reports."""
+        return self.json()["__type"].rpartition("#")[2]
+
+
+class RawClient:
+    """One keep-alive connection to a server; reconnects when the server closed it."""
+
+    def __init__(self, url: str, key: str = "testing", secret: str = "testing", region: str = "us-east-1"):
+        self.url = url.rstrip("/") + "/"
+        self.netloc = urlsplit(url).netloc
+        self.credentials = Credentials(key, secret)
+        self.region = region
+        self.connection: http.client.HTTPConnection | None = None
+
+    def call(self, operation: str, payload: object) -> Reply:
+        return self.post(orjson.dumps(payload), target=TARGET_PREFIX + operation)
+
+    def post(
+        self,
+        body: bytes,
+        target: str | None = TARGET_PREFIX + "ListTables",
+        headers: dict[str, str] | None = None,
+        sign: bool = True,
+    ) -> Reply:
+        all_headers = {"Content-Type": CONTENT_TYPE, "Host": self.netloc}
+        if target is not None:
+            all_headers["X-Amz-Target"] = target
+        all_headers.update(headers or {})
+        if sign:
+            all_headers = self.signed_headers(body, all_headers)
+        return self._send(body, all_headers)
+
+    def signed_headers(self, body: bytes, headers: dict[str, str]) -> dict[str, str]:
+        request = AWSRequest(method="POST", url=self.url, data=body, headers=headers)
+        SigV4Auth(self.credentials, "dynamodb", self.region).add_auth(request)
+        return dict(request.headers.items())
+
+    def _send(self, body: bytes, headers: dict[str, str]) -> Reply:
+        try:
+            return self._exchange(body, headers)
+        except (ConnectionError, http.client.HTTPException):
+            # The server closed the kept-alive connection since the last request.
+            self.close()
+            return self._exchange(body, headers)
+
+    def _exchange(self, body: bytes, headers: dict[str, str]) -> Reply:
+        connection = self._connection()
+        connection.request("POST", "/", body=body, headers=headers)
+        response = connection.getresponse()
+        reply = Reply(response.status, response.headers, response.read())
+        if response.will_close:
+            self.close()
+        return reply
+
+    def _connection(self) -> http.client.HTTPConnection:
+        if self.connection is None:
+            host, _, port = self.netloc.partition(":")
+            self.connection = http.client.HTTPConnection(host, int(port), timeout=30)
+        return self.connection
+
+    def close(self) -> None:
+        if self.connection is not None:
+            self.connection.close()
+            self.connection = None
