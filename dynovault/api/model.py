@@ -34,13 +34,77 @@ def _coral_name(member: str) -> str:
 
 
 def _render(value: Any) -> str:
-    if value is None:
-        return "null"
+    """A value as DynamoDB quotes it in validation messages (its Java ``toString``)."""
+    return "null" if value is None else f"'{_java_text(value)}'"
+
+
+def _java_text(value: Any) -> str:
     if isinstance(value, bool):
         return str(value).lower()
-    if isinstance(value, (int, float)):
-        return str(value)
-    return f"'{value}'"
+    if isinstance(value, list):
+        return "[" + ", ".join(_java_text(element) for element in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{key}={_java_text(element)}" for key, element in value.items()) + "}"
+    return "null" if value is None else str(value)
+
+
+# The wire types botocore's model names, as DynamoDB's deserializer calls them.
+_JAVA_TYPES = {
+    "string": "String",
+    "integer": "Integer",
+    "long": "Long",
+    "boolean": "Boolean",
+    "double": "Double",
+    "timestamp": "Date",
+    "blob": "ByteBuffer",
+}
+
+
+def _type_mismatch(kind: str, value: Any) -> SerializationException:
+    """DynamoDB's answer to a JSON value of the wrong type for its member."""
+    if isinstance(value, dict):
+        return SerializationException("Start of structure or map found where not expected.")
+    if isinstance(value, list):
+        return SerializationException("Start of list found where not expected")
+    if kind == "list":
+        return SerializationException("Expected list or null")
+    if kind == "map":
+        return SerializationException("Expected map or null")
+    if kind == "structure":
+        return SerializationException("Expected null")
+    if isinstance(value, bool):
+        token = "BOOLEAN_VALUE"
+    else:
+        token = "STRING_VALUE" if isinstance(value, str) else "NUMBER_VALUE"
+    return SerializationException(f"{token} cannot be converted to {_JAVA_TYPES[kind]}")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+# Which JSON values each scalar wire type accepts.
+_SCALAR_ACCEPTS = {
+    "boolean": lambda value: isinstance(value, bool),
+    "double": _is_number,
+    "timestamp": lambda value: _is_number(value) or isinstance(value, str),
+    "blob": lambda value: isinstance(value, str),
+}
+
+
+def _constraints(shape: dict) -> list[str]:
+    """Every constraint a shape puts on a value, worded and ordered as DynamoDB lists them
+    for map keys and values."""
+    worded = []
+    if "enum" in shape:
+        return [f"Member must satisfy enum value set: [{', '.join(shape['enum'])}]"]
+    if "max" in shape:
+        worded.append(f"Member must have length less than or equal to {shape['max']}")
+    if "min" in shape:
+        worded.append(f"Member must have length greater than or equal to {shape['min']}")
+    if "pattern" in shape:
+        worded.append(f"Member must satisfy regular expression pattern: {shape['pattern']}")
+    return worded
 
 
 class _Checker:
@@ -53,10 +117,17 @@ class _Checker:
             f"Value {_render(value)} at '{path}' failed to satisfy constraint: {constraint}"
         )
 
+    def shape(self, shape_name: str, value: Any) -> dict:
+        """The shape a value is checked against. Members that accept a table name or ARN
+        (``TableArn``) hold DynamoDB's table-name rules when given a plain name."""
+        if shape_name == "TableArn" and isinstance(value, str) and not value.startswith("arn:"):
+            shape_name = "TableName"
+        return self.shapes[shape_name]
+
     def check(self, shape_name: str, value: Any, path: str) -> None:
         if shape_name in _OPAQUE_SHAPES:
             return
-        shape = self.shapes[shape_name]
+        shape = self.shape(shape_name, value)
         kind = shape["type"]
         if kind == "structure":
             self._structure(shape, value, path)
@@ -67,25 +138,13 @@ class _Checker:
         elif kind == "string":
             self._string(shape, value, path)
         elif kind in ("integer", "long"):
-            self._integer(shape, value, path)
-        elif kind == "boolean":
-            if not isinstance(value, bool):
-                raise SerializationException(f"Unexpected value type at '{path}': expected a boolean")
-        elif kind == "double":
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise SerializationException(f"Unexpected value type at '{path}': expected a number")
-        elif kind == "timestamp":
-            if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-                raise SerializationException(f"Unexpected value type at '{path}': expected a timestamp")
-        elif kind == "blob":
-            if not isinstance(value, str):
-                raise SerializationException(f"Unexpected value type at '{path}': expected base64 text")
+            self._integer(shape, kind, value, path)
+        elif not _SCALAR_ACCEPTS[kind](value):
+            raise _type_mismatch(kind, value)
 
     def _structure(self, shape: dict, value: Any, path: str) -> None:
         if not isinstance(value, dict):
-            raise SerializationException(
-                f"Unexpected value type at '{path or 'request'}': expected an object"
-            )
+            raise _type_mismatch("structure", value)
         members = shape["members"]
         prefix = f"{path}." if path else ""
         for name in shape.get("required", ()):
@@ -104,24 +163,65 @@ class _Checker:
 
     def _list(self, shape: dict, value: Any, path: str) -> None:
         if not isinstance(value, list):
-            raise SerializationException(f"Unexpected value type at '{path}': expected a list")
+            raise _type_mismatch("list", value)
         self._sized(shape, value, len(value), path)
         for index, element in enumerate(value, 1):
             if element is not None:
                 self.check(shape["member"]["shape"], element, f"{path}.{index}.member")
 
     def _map(self, shape: dict, value: Any, path: str) -> None:
+        """Map keys and non-structure map values are reported once for the whole map,
+        listing every constraint of the key or value shape, as DynamoDB does."""
         if not isinstance(value, dict):
-            raise SerializationException(f"Unexpected value type at '{path}': expected an object")
+            raise _type_mismatch("map", value)
         self._sized(shape, value, len(value), path)
-        for key, element in value.items():
-            self.check(shape["key"]["shape"], key, f"{path}.key")
+        for key in value:
+            key_shape = self.shape(shape["key"]["shape"], key)
+            if not self._within(key_shape, key):
+                constraints = ", ".join(_constraints(key_shape))
+                self.fail(value, path, f"Map keys must satisfy constraint: [{constraints}]")
+                break
+        value_name = shape["value"]["shape"]
+        value_shape = self.shapes[value_name]
+        if value_shape["type"] == "structure" or value_name in _OPAQUE_SHAPES:
+            for key, element in value.items():
+                if element is not None:
+                    self.check(value_name, element, f"{path}.{key}.member")
+            return
+        for element in value.values():
             if element is not None:
-                self.check(shape["value"]["shape"], element, f"{path}.{key}.member")
+                self._check_type(value_shape, element)
+        if any(element is not None and not self._within(value_shape, element) for element in value.values()):
+            constraints = ", ".join(_constraints(value_shape))
+            self.fail(value, path, f"Map value must satisfy constraint: [{constraints}]")
+        if value_shape["type"] == "list":
+            member_shape = value_shape["member"]["shape"]
+            for key, element in value.items():
+                for index, member in enumerate(element or (), 1):
+                    if member is not None:
+                        self.check(member_shape, member, f"{path}.{key}.member.{index}.member")
+
+    def _check_type(self, shape: dict, value: Any) -> None:
+        kind = shape["type"]
+        if kind == "list" and not isinstance(value, list):
+            raise _type_mismatch(kind, value)
+        if kind == "string" and not isinstance(value, str):
+            raise _type_mismatch(kind, value)
+
+    @staticmethod
+    def _within(shape: dict, value: Any) -> bool:
+        """Whether a map key or non-structure map value meets its shape's own constraints."""
+        if "enum" in shape:
+            return value in shape["enum"]
+        length = len(value)
+        if length < shape.get("min", 0) or length > shape.get("max", length):
+            return False
+        pattern = shape.get("pattern")
+        return not pattern or _compiled(pattern).fullmatch(value) is not None
 
     def _string(self, shape: dict, value: Any, path: str) -> None:
         if not isinstance(value, str):
-            raise SerializationException(f"Unexpected value type at '{path}': expected a string")
+            raise _type_mismatch("string", value)
         if "enum" in shape:
             if value not in shape["enum"]:
                 allowed = ", ".join(shape["enum"])
@@ -132,9 +232,10 @@ class _Checker:
         if pattern and not _compiled(pattern).fullmatch(value):
             self.fail(value, path, f"Member must satisfy regular expression pattern: {pattern}")
 
-    def _integer(self, shape: dict, value: Any, path: str) -> None:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
-            raise SerializationException(f"Unexpected value type at '{path}': expected an integer")
+    def _integer(self, shape: dict, kind: str, value: Any, path: str) -> None:
+        # Fractional numbers are refused rather than truncated so handlers only ever see ints.
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _type_mismatch(kind, value)
         if "min" in shape and value < shape["min"]:
             self.fail(value, path, f"Member must have value greater than or equal to {shape['min']}")
         if "max" in shape and value > shape["max"]:

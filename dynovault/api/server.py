@@ -80,8 +80,8 @@ class Dispatcher:
         operation, handler = self._handler(request.headers.get("X-Amz-Target", ""))
         try:
             payload = orjson.loads(body) if body else {}
-        except orjson.JSONDecodeError:
-            raise SerializationException("Start of structure or map found where not expected.")
+        except orjson.JSONDecodeError as error:
+            raise SerializationException(f"Could not parse request body into json: {error}") from None
         validate_request(operation, payload)
         result = await handler(payload, self.node)
         return result if isinstance(result, bytes) else orjson.dumps(result)
