@@ -47,6 +47,16 @@ class ValueOperand:
 
 
 @dataclass(frozen=True, slots=True)
+class Literal:
+    """A value written into the tree itself, as the legacy (pre-expression) parameters carry them."""
+
+    value: dict
+
+    def resolve(self, item: Item, values: Values) -> dict | None:
+        return self.value
+
+
+@dataclass(frozen=True, slots=True)
 class Size:
     argument: Operand
 
@@ -213,10 +223,10 @@ class RemoveAction:
 @dataclass(frozen=True, slots=True)
 class AddAction:
     path: Path
-    value: ValueOperand
+    value: Operand
 
 
 @dataclass(frozen=True, slots=True)
 class DeleteAction:
     path: Path
-    value: ValueOperand
+    value: Operand

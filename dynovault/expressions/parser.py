@@ -368,13 +368,15 @@ class Parser:
         return True
 
     def _function_condition(self, call: _Call) -> nodes.Condition:
+        placeholder = nodes.AttributeExists(nodes.PathOperand(("",)), True)
         if not self._known_function(call, CONDITION_FUNCTIONS):
-            return nodes.AttributeExists(nodes.PathOperand(("",)), True)
+            return placeholder
         if call.name == "size":
             self._note(
                 "misused_function",
                 "The function is not allowed to be used this way in an expression; function: size",
             )
+            return placeholder
         arguments = tuple(self._as_operand(a) for a in call.arguments)
         if call.name in PATH_FUNCTIONS and not isinstance(arguments[0], nodes.PathOperand):
             self._note(

@@ -1,0 +1,92 @@
+"""UpdateItem: a read-modify-write of one item (created when missing) under an optional
+condition; it runs without yielding to the event loop, so it is atomic like DynamoDB's."""
+
+from __future__ import annotations
+
+import orjson
+
+from dynovault.api.node import Node
+from dynovault.api.reads import with_members
+from dynovault.api.validation import (
+    MAX_ITEM_SIZE,
+    check_return_values,
+    consumed_capacity,
+    store_form,
+    validated_key,
+    write_units,
+)
+from dynovault.errors import ValidationException
+from dynovault.expressions import UpdateExpression, compile_update
+from dynovault.expressions.legacy import attribute_updates
+from dynovault.expressions.params import (
+    bind_all,
+    condition_of,
+    expression_names,
+    expression_values,
+    guard_of,
+    refuse_mixed,
+)
+from dynovault.expressions.paths import Item, project
+from dynovault.expressions.update import apply_actions
+from dynovault.storage.attributes import canonical_item, invalid
+from dynovault.storage.engine import ItemChange, Table, stored_json, stored_size
+
+RETURN_VALUES = ("NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW")
+
+
+def _update_of(request: dict) -> UpdateExpression | None:
+    expression = request.get("UpdateExpression")
+    if expression is not None:
+        return compile_update(expression, expression_names(request))
+    updates = request.get("AttributeUpdates")
+    return attribute_updates(updates) if updates is not None else None
+
+
+def _refuse_key_updates(table: Table, update: UpdateExpression) -> None:
+    keys = table.schema.names
+    for action in update.actions:
+        if action.path[0] in keys:
+            raise invalid(f"Cannot update attribute {action.path[0]}. This attribute is part of the key")
+
+
+def _returned(mode: str, old: Item | None, new: Item, update: UpdateExpression | None) -> Item | None:
+    if mode == "ALL_OLD":
+        return old
+    if mode == "ALL_NEW":
+        return new
+    if mode in ("UPDATED_OLD", "UPDATED_NEW") and update is not None:
+        paths = tuple(action.path for action in update.actions)
+        indexes_lists = any(isinstance(e, int) for path in paths for e in path)
+        source = old if mode == "UPDATED_OLD" else new
+        return project(source or {}, paths, indexes_lists)
+    return None
+
+
+async def handle(request: dict, node: Node) -> bytes:
+    table = node.table(request["TableName"])
+    mode = check_return_values(request, RETURN_VALUES)
+    refuse_mixed(request, ("AttributeUpdates", "Expected"), ("UpdateExpression", "ConditionExpression"))
+    key, storage_key = validated_key(table, request["Key"])
+    values = expression_values(request)
+    update = _update_of(request)
+    condition = condition_of(request)
+    bind_all(request, values, update, condition)
+    if update is not None:
+        _refuse_key_updates(table, update)
+    guard = guard_of(request, condition, values)
+
+    stored = node.store.get(table, storage_key)
+    old = orjson.loads(stored_json(stored)) if stored is not None else None
+    guard.check_item(old or {})
+    new = orjson.loads(stored_json(stored)) if stored is not None else dict(key)
+    if update is not None:
+        apply_actions(update.actions, old or {}, new, values)
+    new, size = canonical_item(new)
+    if size > MAX_ITEM_SIZE:
+        raise ValidationException("Item size to update has exceeded the maximum allowed size")
+    node.store.write([ItemChange(table, storage_key, store_form(new, size))])
+
+    returned = _returned(mode, old, new, update)
+    body = orjson.dumps({"Attributes": returned}) if returned else b"{}"
+    units = write_units(max(size, stored_size(stored) if stored else 0))
+    return with_members(body, ConsumedCapacity=consumed_capacity(request, table.name, units, "Write"))
