@@ -10,11 +10,12 @@ from __future__ import annotations
 import logging
 import uuid
 import zlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import orjson
 from aiohttp import web
 
+from dynovault import metrics
 from dynovault.api.model import validate_request
 from dynovault.api.node import Node
 from dynovault.api.ops import Handler, load_operations
@@ -25,6 +26,8 @@ from dynovault.errors import (
     SerializationException,
     UnknownOperationException,
 )
+from dynovault.replication import ReplicationConfig
+from dynovault.replication import install as install_replication
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +37,9 @@ CONTENT_TYPE = "application/x-amz-json-1.0"
 MAX_REQUEST_BYTES = 16 * 1024 * 1024
 
 Authenticator = Callable[[web.Request, bytes], None]
+# Decides where a validated request runs (here, forwarded to the leader, or here and held
+# until replicas acknowledged it): (operation, payload, request, body, handler) -> result.
+Gate = Callable[[str, dict, web.Request, bytes, Handler], Awaitable[dict | bytes]]
 NODE_KEY = web.AppKey("node", Node)
 
 
@@ -56,10 +62,11 @@ def error_response(error: DynamoError) -> web.Response:
 class Dispatcher:
     """Routes a DynamoDB request to its operation handler and shapes every outcome."""
 
-    def __init__(self, node: Node, authenticate: Authenticator | None = None) -> None:
+    def __init__(self, node: Node, authenticate: Authenticator | None = None, gate: Gate | None = None) -> None:
         self.node = node
         self.handlers: dict[str, Handler] = load_operations()
         self.authenticate = authenticate
+        self.gate = gate
 
     async def __call__(self, request: web.Request) -> web.Response:
         try:
@@ -83,7 +90,10 @@ class Dispatcher:
         except orjson.JSONDecodeError as error:
             raise SerializationException(f"Could not parse request body into json: {error}") from None
         validate_request(operation, payload)
-        result = await handler(payload, self.node)
+        if self.gate is None:
+            result = await handler(payload, self.node)
+        else:
+            result = await self.gate(operation, payload, request, body, handler)
         return result if isinstance(result, bytes) else orjson.dumps(result)
 
     def _handler(self, target: str) -> tuple[str, Handler]:
@@ -102,12 +112,16 @@ async def health(request: web.Request) -> web.Response:
     )
 
 
-def build_app(node: Node, authenticate: Authenticator | None = None) -> web.Application:
+def build_app(
+    node: Node, authenticate: Authenticator | None = None, replication: ReplicationConfig | None = None
+) -> web.Application:
     app = web.Application(client_max_size=MAX_REQUEST_BYTES)
     app[NODE_KEY] = node
-    dispatcher = Dispatcher(node, authenticate)
+    replicator = install_replication(app, node, replication)
+    dispatcher = Dispatcher(node, authenticate, replicator.gate)
     app.router.add_post("/", dispatcher)
     app.router.add_get("/health", health)
+    metrics.add_routes(app)
     return app
 
 

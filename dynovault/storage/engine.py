@@ -8,6 +8,7 @@ each read-modify-write (conditional writes, counters) atomic with respect to oth
 from __future__ import annotations
 
 import logging
+import shutil
 import struct
 import time
 import uuid
@@ -363,6 +364,18 @@ class Store:
     def create_checkpoint(self, path: str | Path) -> None:
         """A consistent copy of the whole node (data, catalog, log, meta) made of hard links."""
         Checkpoint(self.db).create_checkpoint(str(path))
+
+    def replaced_by(self, checkpoint: Path) -> Store:
+        """Close this store, move ``checkpoint`` (a directory made by create_checkpoint) into
+        its place and return the store opened there. A crash midway leaves no data
+        directory, which a follower answers by bootstrapping again."""
+        sync = self._write_options.sync
+        self.close()
+        retired = self.path.parent / f".{self.path.name}.retired-{uuid.uuid4().hex}"
+        self.path.rename(retired)
+        checkpoint.rename(self.path)
+        shutil.rmtree(retired, ignore_errors=True)
+        return Store(self.path, sync=sync)
 
 
 class LogGapError(Exception):

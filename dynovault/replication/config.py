@@ -1,0 +1,33 @@
+"""How a node takes part in replication, as given on the command line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class Role(str, Enum):
+    LEADER = "leader"
+    FOLLOWER = "follower"
+
+
+@dataclass
+class ReplicationConfig:
+    """``node_name`` names this node to its leader (metrics labels, status); the leader
+    URL is where a follower streams from and forwards writes to."""
+
+    role: Role = Role.LEADER
+    leader_url: str | None = None
+    node_name: str = "node"
+    sync_replicas: int = 0
+    sync_timeout: float = 5.0
+    retention_bytes: int = 256 * 1024 * 1024
+    retention_seconds: float = 24 * 3600.0
+    retention_interval: float = 1.0
+
+    def __post_init__(self) -> None:
+        self.role = Role(self.role)
+        if self.role is Role.FOLLOWER and not self.leader_url:
+            raise ValueError("a follower needs the leader's URL (--leader)")
+        if self.leader_url:
+            self.leader_url = self.leader_url.rstrip("/")

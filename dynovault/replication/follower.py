@@ -1,0 +1,190 @@
+"""The follower's side: stream the leader's log from our own last LSN, apply each frame
+atomically, acknowledge, and bootstrap from a checkpoint when the leader says our log
+cannot continue (new node, fell behind retention, or diverged after a failover)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import shutil
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import aiohttp
+import orjson
+from aiohttp import WSMsgType
+
+from dynovault.replication import history as history_store
+from dynovault.replication.history import History
+from dynovault.replication.metrics import APPLY_LAG, BOOTSTRAPS, BYTES_APPLIED, RECORDS_APPLIED
+from dynovault.replication.protocol import CHECKPOINT_PATH, STREAM_PATH, decode_frame
+from dynovault.storage.engine import Store, now_us
+
+log = logging.getLogger(__name__)
+
+BACKOFF_FIRST = 0.1
+BACKOFF_MAX = 5.0
+
+
+class BootstrapRequired(Exception):
+    """The leader cannot continue our log: fetch a checkpoint."""
+
+
+class Follower:
+    """Keeps this node's store a copy of the leader's. ``store`` and ``replace_store``
+    give access to the node's store, which a bootstrap swaps for a new one."""
+
+    def __init__(self, leader_url: str, name: str, session: aiohttp.ClientSession,
+                 store: Callable[[], Store], replace_store: Callable[[Path], None],
+                 adopt_history: Callable[[History], None]) -> None:
+        self.leader_url = leader_url
+        self.name = name
+        self._session = session
+        self._store = store
+        self._replace_store = replace_store
+        self._adopt_history = adopt_history
+        self.connected = False
+        self.leader_lsn: int | None = None
+        self.last_applied_commit_us: int | None = None
+        self.last_error: str | None = None
+        self._task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        self.connected = False
+
+    # ---- connection loop -------------------------------------------------------------
+
+    async def _run(self) -> None:
+        """Stream forever; after a failure wait with jittered exponential backoff."""
+        backoff = BACKOFF_FIRST
+        while True:
+            try:
+                await self._stream()
+            except BootstrapRequired:
+                await self._bootstrap()
+                backoff = BACKOFF_FIRST
+                continue
+            except Exception as error:  # any failure of one session: reconnect and resume from our LSN
+                self.last_error = f"{type(error).__name__}: {error}"
+                log.warning("replication stream interrupted", extra={"error": self.last_error})
+            finally:
+                self.connected = False
+            await asyncio.sleep(backoff * random.uniform(0.5, 1.0))
+            backoff = min(BACKOFF_MAX, backoff * 2)
+
+    async def _stream(self) -> None:
+        store = self._store()
+        known = history_store.load(store)
+        hello = {
+            "type": "hello",
+            "name": self.name,
+            "cluster": known.cluster if known else None,
+            "epoch": known.epoch if known else 0,
+            "lsn": store.last_lsn,
+        }
+        async with self._session.ws_connect(self.leader_url + STREAM_PATH, heartbeat=5.0, max_msg_size=0) as ws:
+            await ws.send_json(hello)
+            answer = await ws.receive_json(timeout=10)
+            if answer["type"] == "bootstrap":
+                raise BootstrapRequired()
+            if answer["type"] != "stream":
+                raise ConnectionError(f"leader refused: {answer.get('reason')}")
+            self._adopt_history(History.from_json(answer["history"]))
+            self.leader_lsn = answer["lsn"]
+            self.connected = True
+            self.last_error = None
+            log.info("streaming from leader", extra={"leader": self.leader_url, "from_lsn": store.last_lsn + 1})
+            await self._consume(ws)
+
+    async def _consume(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        async for message in ws:
+            if message.type is WSMsgType.BINARY:
+                await ws.send_str(orjson.dumps({"type": "ack", "lsn": self._apply(message.data)}).decode())
+            elif message.type is WSMsgType.TEXT:
+                control = orjson.loads(message.data)
+                if control["type"] == "bootstrap":
+                    raise BootstrapRequired()
+                if control["type"] == "heartbeat":
+                    self.leader_lsn = control["lsn"]
+            else:
+                break
+        raise ConnectionError("leader closed the replication stream")
+
+    def _apply(self, frame: bytes) -> int:
+        leader_lsn, records = decode_frame(frame)
+        store = self._store()
+        store.apply(records)
+        now = now_us()
+        for _, record in records:
+            APPLY_LAG.observe(max(0, now - record.commit_time_us) / 1e6)
+        RECORDS_APPLIED.inc(len(records))
+        BYTES_APPLIED.inc(len(frame))
+        self.leader_lsn = max(self.leader_lsn or 0, leader_lsn)
+        if records:
+            self.last_applied_commit_us = records[-1][1].commit_time_us
+        return store.last_lsn
+
+    # ---- bootstrap -------------------------------------------------------------------
+
+    async def _bootstrap(self) -> None:
+        """Download the leader's checkpoint beside our data and swap it in."""
+        store = self._store()
+        target = store.path.parent / f".{store.path.name}.bootstrap-{uuid.uuid4().hex}"
+        log.warning("bootstrapping from the leader's checkpoint", extra={"leader": self.leader_url})
+        try:
+            await self._download_checkpoint(target)
+            self._replace_store(target)
+            BOOTSTRAPS.inc()
+        finally:
+            if target.exists():
+                await asyncio.to_thread(shutil.rmtree, target, True)
+
+    async def _download_checkpoint(self, target: Path) -> None:
+        timeout = aiohttp.ClientTimeout(total=None, sock_read=60)
+        async with self._session.get(self.leader_url + CHECKPOINT_PATH, timeout=timeout) as reply:
+            reply.raise_for_status()
+            manifest = orjson.loads(await reply.content.readline())
+            for relative, size in manifest["files"]:
+                path = target / relative
+                path.parent.mkdir(parents=True, exist_ok=True)
+                await _receive_file(reply.content, path, size)
+
+    # ---- status ----------------------------------------------------------------------
+
+    def lag_seconds(self) -> float:
+        """Age of the last applied commit while the leader is known to be ahead, else 0:
+        an upper bound of how stale reads here are."""
+        store = self._store()
+        if self.leader_lsn is None or store.last_lsn >= self.leader_lsn or self.last_applied_commit_us is None:
+            return 0.0
+        return max(0.0, (now_us() - self.last_applied_commit_us) / 1e6)
+
+    def status(self) -> dict:
+        last_lsn = self._store().last_lsn
+        return {
+            "leader": self.leader_url,
+            "connected": int(self.connected),
+            "leader_lsn": self.leader_lsn,
+            "lag_lsn": None if self.leader_lsn is None else max(0, self.leader_lsn - last_lsn),
+            "lag_seconds": self.lag_seconds(),
+            "last_error": self.last_error,
+        }
+
+
+async def _receive_file(stream: aiohttp.StreamReader, path: Path, size: int) -> None:
+    with open(path, "wb") as sink:
+        remaining = size
+        while remaining:
+            chunk = await stream.read(min(remaining, 1024 * 1024))
+            if not chunk:
+                raise ConnectionError("checkpoint stream ended early")
+            await asyncio.to_thread(sink.write, chunk)
+            remaining -= len(chunk)

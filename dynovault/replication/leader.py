@@ -1,0 +1,301 @@
+"""The leader's side: ship the log to followers over WebSockets, serve checkpoints for
+bootstrap, track what each follower applied, and hold sync-mode writes until enough
+followers acknowledged them."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+from aiohttp import WSMsgType, web
+
+from dynovault.errors import ServiceUnavailable
+from dynovault.replication import history as history_store
+from dynovault.replication.history import History
+from dynovault.replication.metrics import ACK_LAG, SYNC_TIMEOUTS, SYNC_WAIT
+from dynovault.replication.protocol import encode_frame
+from dynovault.storage.engine import Store, now_us
+from dynovault.storage.replog import LogRecord
+
+log = logging.getLogger(__name__)
+
+FRAME_MAX_RECORDS = 2000
+FRAME_MAX_BYTES = 1024 * 1024
+HEARTBEAT_SECONDS = 1.0
+CHECKPOINT_CHUNK = 1024 * 1024
+# bytes_behind reads at most this many records and extrapolates beyond, so a scrape stays
+# cheap even when a follower is millions of records behind.
+BYTES_BEHIND_SCAN_LIMIT = 10_000
+
+
+@dataclass
+class FollowerLink:
+    """One connected follower, as the leader sees it."""
+
+    name: str
+    ws: web.WebSocketResponse
+    sent_lsn: int
+    applied_lsn: int
+    connected_at: float = field(default_factory=time.time)
+    sent_bytes: int = 0
+    last_ack_at: float | None = None
+    # (last LSN of a sent frame, its commit time in µs), oldest first, until acknowledged.
+    unacknowledged: deque[tuple[int, int]] = field(default_factory=deque)
+
+    def acknowledged(self, lsn: int) -> None:
+        self.applied_lsn = max(self.applied_lsn, lsn)
+        self.last_ack_at = time.time()
+        now = now_us()
+        while self.unacknowledged and self.unacknowledged[0][0] <= lsn:
+            _, commit_time_us = self.unacknowledged.popleft()
+            ACK_LAG.labels(self.name).observe(max(0, now - commit_time_us) / 1e6)
+
+
+class Leader:
+    """Serves followers while this node leads. ``store`` is read anew on every use
+    because a node's store is replaced when it re-bootstraps."""
+
+    def __init__(self, store: Callable[[], Store], history: Callable[[], History | None],
+                 on_newer_epoch: Callable[[int], None], sync_replicas: int, sync_timeout: float) -> None:
+        self._store = store
+        self._history = history
+        self._on_newer_epoch = on_newer_epoch
+        self.sync_replicas = sync_replicas
+        self.sync_timeout = sync_timeout
+        self.links: dict[str, FollowerLink] = {}
+        self._commit_signal = asyncio.Event()
+        self._waiters: list[tuple[int, asyncio.Future]] = []
+        self._loop = asyncio.get_running_loop()
+        self.active = False
+
+    # ---- role ------------------------------------------------------------------------
+
+    def activate(self) -> None:
+        self.active = True
+        self._store().commit_listeners.append(self._committed)
+
+    async def deactivate(self) -> None:
+        """Stop leading: drop the commit hook and disconnect every follower."""
+        self.active = False
+        listeners = self._store().commit_listeners
+        if self._committed in listeners:
+            listeners.remove(self._committed)
+        for link in list(self.links.values()):
+            await link.ws.close(message=b"leader stepped down")
+        self._fail_waiters(ServiceUnavailable("This node stopped being the leader before the write was replicated"))
+
+    def _committed(self, _lsn: int) -> None:
+        self._loop.call_soon_threadsafe(self._wake_senders)
+
+    def _wake_senders(self) -> None:
+        self._commit_signal.set()
+        self._commit_signal = asyncio.Event()
+
+    # ---- stream ----------------------------------------------------------------------
+
+    async def stream(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(heartbeat=5.0, max_msg_size=0)
+        await ws.prepare(request)
+        hello = await ws.receive_json(timeout=10)
+        answer = self._answer_hello(hello)
+        await ws.send_json(answer)
+        if answer["type"] != "stream":
+            await ws.close()
+            return ws
+        link = FollowerLink(str(hello["name"]), ws, sent_lsn=hello["lsn"], applied_lsn=hello["lsn"])
+        previous = self.links.get(link.name)
+        if previous is not None:
+            await previous.ws.close(message=b"replaced by a new connection")
+        self.links[link.name] = link
+        log.info("follower connected", extra={"follower": link.name, "from_lsn": link.sent_lsn + 1})
+        tasks = [asyncio.create_task(self._send(link)), asyncio.create_task(self._heartbeat(link))]
+        try:
+            await self._receive_acks(link)
+        finally:
+            for task in tasks:
+                task.cancel()
+            if self.links.get(link.name) is link:
+                del self.links[link.name]
+            log.info("follower disconnected", extra={"follower": link.name})
+        return ws
+
+    def _answer_hello(self, hello: dict) -> dict:
+        store, history = self._store(), self._history()
+        if not self.active or history is None:
+            return {"type": "refused", "reason": "this node is not a leader"}
+        if hello.get("cluster") == history.cluster and hello["epoch"] > history.epoch:
+            self._on_newer_epoch(hello["epoch"])
+            return {"type": "refused", "reason": f"this leader's epoch {history.epoch} is older than {hello['epoch']}"}
+        lsn = hello["lsn"]
+        fresh = lsn == 0 and store.last_lsn > 0
+        fell_behind = lsn + 1 < store.oldest_lsn
+        diverged = lsn > store.last_lsn or (lsn > 0 and not history.contains(hello.get("cluster"), hello["epoch"], lsn))
+        if fresh or fell_behind or diverged:
+            return {"type": "bootstrap"}
+        return {"type": "stream", "history": history.to_json(), "lsn": store.last_lsn}
+
+    async def _send(self, link: FollowerLink) -> None:
+        next_lsn = link.sent_lsn + 1
+        while True:
+            signal = self._commit_signal
+            store = self._store()
+            if next_lsn > store.last_lsn:
+                await signal.wait()
+                await asyncio.sleep(0)  # let commits made in the same loop turn join this frame
+                continue
+            entries = self._read_frame(store, next_lsn)
+            if not entries:
+                await link.ws.send_json({"type": "bootstrap"})
+                await link.ws.close()
+                return
+            frame = encode_frame(store.last_lsn, entries)
+            await link.ws.send_bytes(frame)
+            last_lsn, last_raw = entries[-1]
+            link.unacknowledged.append((last_lsn, LogRecord.decode(last_raw).commit_time_us))
+            link.sent_lsn = last_lsn
+            link.sent_bytes += len(frame)
+            next_lsn = last_lsn + 1
+
+    @staticmethod
+    def _read_frame(store: Store, from_lsn: int) -> list[tuple[int, bytes]]:
+        """Records from ``from_lsn`` on, or nothing when retention already dropped it."""
+        entries: list[tuple[int, bytes]] = []
+        size = 0
+        for lsn, raw in store.iterate_log(from_lsn):
+            if lsn != from_lsn + len(entries):
+                break
+            entries.append((lsn, raw))
+            size += len(raw)
+            if len(entries) >= FRAME_MAX_RECORDS or size >= FRAME_MAX_BYTES:
+                break
+        return entries
+
+    async def _heartbeat(self, link: FollowerLink) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            await link.ws.send_json({"type": "heartbeat", "lsn": self._store().last_lsn})
+
+    async def _receive_acks(self, link: FollowerLink) -> None:
+        async for message in link.ws:
+            if message.type is not WSMsgType.TEXT:
+                break
+            ack = orjson.loads(message.data)
+            if ack.get("type") == "ack":
+                link.acknowledged(int(ack["lsn"]))
+                self._release_waiters()
+
+    # ---- sync mode -------------------------------------------------------------------
+
+    def replicated_lsn(self) -> int:
+        """The highest LSN that at least ``sync_replicas`` followers applied."""
+        applied = sorted((link.applied_lsn for link in self.links.values()), reverse=True)
+        return applied[self.sync_replicas - 1] if len(applied) >= self.sync_replicas else 0
+
+    async def wait_replicated(self, lsn: int) -> None:
+        """Return once ``sync_replicas`` followers applied ``lsn``; refuse after the timeout."""
+        if self.replicated_lsn() >= lsn:
+            return
+        started = time.perf_counter()
+        future = self._loop.create_future()
+        self._waiters.append((lsn, future))
+        try:
+            await asyncio.wait_for(future, self.sync_timeout)
+        except TimeoutError:
+            SYNC_TIMEOUTS.inc()
+            raise ServiceUnavailable(
+                f"The write was committed on the leader, but fewer than {self.sync_replicas} replicas "
+                f"acknowledged it within {self.sync_timeout:g} seconds ({len(self.links)} connected)"
+            )
+        finally:
+            self._waiters = [(l, f) for l, f in self._waiters if f is not future]
+        SYNC_WAIT.observe(time.perf_counter() - started)
+
+    def _release_waiters(self) -> None:
+        if not self._waiters:
+            return
+        replicated = self.replicated_lsn()
+        for lsn, future in self._waiters:
+            if lsn <= replicated and not future.done():
+                future.set_result(None)
+
+    def _fail_waiters(self, error: Exception) -> None:
+        for _, future in self._waiters:
+            if not future.done():
+                future.set_exception(error)
+
+    # ---- checkpoint ------------------------------------------------------------------
+
+    async def checkpoint(self, request: web.Request) -> web.StreamResponse:
+        """A consistent copy of this node: a JSON manifest line, then each file's bytes."""
+        store = self._store()
+        directory = store.path.parent / f".{store.path.name}.checkpoint-{uuid.uuid4().hex}"
+        store.create_checkpoint(directory)
+        try:
+            files = sorted(p for p in directory.rglob("*") if p.is_file())
+            manifest = [[str(p.relative_to(directory)), p.stat().st_size] for p in files]
+            response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+            await response.prepare(request)
+            await response.write(orjson.dumps({"files": manifest}) + b"\n")
+            for path in files:
+                await _send_file(response, path)
+            await response.write_eof()
+            return response
+        finally:
+            await asyncio.to_thread(shutil.rmtree, directory, True)
+
+    # ---- status ----------------------------------------------------------------------
+
+    def follower_status(self) -> list[dict]:
+        store = self._store()
+        return [self._link_status(store, link) for link in self.links.values()]
+
+    @staticmethod
+    def _link_status(store: Store, link: FollowerLink) -> dict:
+        distance = max(0, store.last_lsn - link.applied_lsn)
+        return {
+            "name": link.name,
+            "state": "streaming",
+            "connected_at": link.connected_at,
+            "sent_lsn": link.sent_lsn,
+            "applied_lsn": link.applied_lsn,
+            "lsn_distance": distance,
+            "bytes_behind": _bytes_behind(store, link.applied_lsn, distance),
+            "seconds_behind": _seconds_behind(store, link.applied_lsn, distance),
+            "sent_bytes": link.sent_bytes,
+            "last_ack_at": link.last_ack_at,
+        }
+
+
+async def _send_file(response: web.StreamResponse, path: Path) -> None:
+    with open(path, "rb") as source:
+        while chunk := await asyncio.to_thread(source.read, CHECKPOINT_CHUNK):
+            await response.write(chunk)
+
+
+def _bytes_behind(store: Store, applied_lsn: int, distance: int) -> int:
+    if distance == 0:
+        return 0
+    counted, size = 0, 0
+    for _, raw in store.iterate_log(applied_lsn + 1):
+        counted += 1
+        size += len(raw)
+        if counted >= BYTES_BEHIND_SCAN_LIMIT:
+            break
+    return size if counted == 0 or counted >= distance else round(size / counted * distance)
+
+
+def _seconds_behind(store: Store, applied_lsn: int, distance: int) -> float:
+    if distance == 0:
+        return 0.0
+    record = store.log_record(applied_lsn + 1)
+    if record is None:
+        record = store.log_record(store.oldest_lsn)
+    return 0.0 if record is None else max(0.0, (now_us() - record.commit_time_us) / 1e6)

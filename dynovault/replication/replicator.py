@@ -1,0 +1,173 @@
+"""A node's replication role and the transitions between roles.
+
+One Replicator per serving process. It decides, per request, whether this node answers
+it (leader; follower for eventually consistent reads), forwards it to the leader
+(follower), or holds the answer until replicas acknowledged it (leader in sync mode).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+
+from dynovault.api.node import Node
+from dynovault.errors import ServiceUnavailable
+from dynovault.replication import history as history_store
+from dynovault.replication.config import ReplicationConfig, Role
+from dynovault.replication.follower import Follower
+from dynovault.replication.history import History
+from dynovault.replication.leader import Leader
+from dynovault.replication.retention import LogRetention
+from dynovault.replication.routing import forward, is_write, served_by_follower
+
+log = logging.getLogger(__name__)
+
+
+class Replicator:
+    def __init__(self, node: Node, config: ReplicationConfig) -> None:
+        self.node = node
+        self.config = config
+        self.role = config.role
+        self.leader_url = config.leader_url
+        self.history: History | None = history_store.load(node.store)
+        self.fenced_by_epoch: int | None = None
+        self.retention = LogRetention(config.retention_bytes, config.retention_seconds)
+        self.session: aiohttp.ClientSession | None = None
+        self.leader: Leader | None = None
+        self.follower: Follower | None = None
+        self._retention_task: asyncio.Task | None = None
+        self._transition = asyncio.Lock()
+
+    # ---- lifecycle -------------------------------------------------------------------
+
+    async def start(self, _app: web.Application | None = None) -> None:
+        self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
+        self.leader = Leader(
+            store=lambda: self.node.store,
+            history=lambda: self.history,
+            on_newer_epoch=self._fence,
+            sync_replicas=self.config.sync_replicas,
+            sync_timeout=self.config.sync_timeout,
+        )
+        if self.role is Role.LEADER:
+            self._lead()
+        else:
+            self._follow(self.leader_url)
+        self._retention_task = asyncio.create_task(
+            self.retention.run(lambda: self.node.store, self.config.retention_interval)
+        )
+
+    async def stop(self, _app: web.Application | None = None) -> None:
+        if self._retention_task is not None:
+            self._retention_task.cancel()
+        if self.follower is not None:
+            await self.follower.stop()
+        if self.leader is not None and self.leader.active:
+            await self.leader.deactivate()
+        if self.session is not None:
+            await self.session.close()
+
+    def _lead(self) -> None:
+        if self.history is None:
+            self._adopt_history(History.new(self.node.store.last_lsn + 1))
+        self.leader.activate()
+
+    def _follow(self, leader_url: str) -> None:
+        self.follower = Follower(
+            leader_url,
+            self.config.node_name,
+            self.session,
+            store=lambda: self.node.store,
+            replace_store=self._replace_store,
+            adopt_history=self._adopt_history,
+        )
+        self.follower.start()
+
+    def _adopt_history(self, history: History) -> None:
+        self.history = history
+        history_store.save(self.node.store, history)
+
+    def _replace_store(self, checkpoint: Path) -> None:
+        self.node.store = self.node.store.replaced_by(checkpoint)
+        self.history = history_store.load(self.node.store)
+
+    def _fence(self, newer_epoch: int) -> None:
+        """A follower knows a newer epoch: another node was promoted while we were away."""
+        if self.fenced_by_epoch is None:
+            log.error("a newer leader exists; refusing writes", extra={"newer_epoch": newer_epoch})
+        self.fenced_by_epoch = newer_epoch
+
+    # ---- role changes ----------------------------------------------------------------
+
+    async def promote(self) -> dict:
+        """Become the leader under a new epoch, starting at our next LSN."""
+        async with self._transition:
+            if self.role is Role.FOLLOWER:
+                await self.follower.stop()
+                self.follower = None
+                next_lsn = self.node.store.last_lsn + 1
+                self._adopt_history(self.history.promoted(next_lsn) if self.history else History.new(next_lsn))
+                self.role, self.leader_url, self.fenced_by_epoch = Role.LEADER, None, None
+                self._lead()
+                log.warning("promoted to leader", extra={"epoch": self.history.epoch, "first_lsn": next_lsn})
+            return self.status()
+
+    async def follow(self, leader_url: str) -> dict:
+        """Become (or re-point as) a follower of ``leader_url``."""
+        async with self._transition:
+            if self.role is Role.LEADER:
+                await self.leader.deactivate()
+            elif self.follower is not None:
+                await self.follower.stop()
+            self.role, self.leader_url = Role.FOLLOWER, leader_url.rstrip("/")
+            self._follow(self.leader_url)
+            log.warning("following", extra={"leader": self.leader_url})
+            return self.status()
+
+    # ---- request gate ----------------------------------------------------------------
+
+    async def gate(self, operation: str, payload: dict, request: web.Request, body: bytes, handler) -> dict | bytes:
+        """Run ``handler`` here, forward the request to the leader, or hold the answer
+        until enough replicas acknowledged the write."""
+        if self.role is Role.FOLLOWER:
+            if served_by_follower(operation, payload):
+                return await handler(payload, self.node)
+            return await forward(self.session, self.leader_url, request, body)
+        if not is_write(operation):
+            return await handler(payload, self.node)
+        if self.fenced_by_epoch is not None:
+            raise ServiceUnavailable(
+                f"This node is no longer the leader: a node was promoted under epoch {self.fenced_by_epoch}"
+            )
+        if not self.config.sync_replicas:
+            return await handler(payload, self.node)
+        before = self.node.store.last_lsn
+        result = await handler(payload, self.node)
+        if self.node.store.last_lsn > before:
+            await self.leader.wait_replicated(self.node.store.last_lsn)
+        return result
+
+    # ---- status ----------------------------------------------------------------------
+
+    def status(self) -> dict:
+        store = self.node.store
+        status = {
+            "role": self.role.value,
+            "node": self.config.node_name,
+            "cluster": self.history.cluster if self.history else None,
+            "epoch": self.history.epoch if self.history else 0,
+            "last_lsn": store.last_lsn,
+            "oldest_lsn": store.oldest_lsn,
+            "retained_log_bytes": self.retention.retained_bytes,
+            "sync_replicas": self.config.sync_replicas,
+            "fenced_by_epoch": self.fenced_by_epoch,
+        }
+        if self.role is Role.LEADER and self.leader is not None:
+            status["followers"] = self.leader.follower_status()
+        if self.role is Role.FOLLOWER and self.follower is not None:
+            status.update(self.follower.status())
+        return status

@@ -1,0 +1,73 @@
+"""Which requests a follower answers itself and how it hands the rest to its leader.
+
+This is the only part of replication that knows DynamoDB operations, and only by name:
+eventually consistent reads and read-only control-plane calls are served from the
+follower's own copy; everything else (writes, table changes, ``ConsistentRead`` reads,
+transactions, PartiQL) is forwarded verbatim to the leader, so a client may point at any
+node and still get DynamoDB's read-after-write guarantee when it asks for it.
+"""
+
+from __future__ import annotations
+
+import aiohttp
+import orjson
+from aiohttp import web
+
+from dynovault.errors import ERROR_PREFIX, DynamoError, ServiceUnavailable
+
+FOLLOWER_READS = frozenset({
+    "GetItem", "BatchGetItem", "Query", "Scan",
+    "DescribeTable", "ListTables", "ListTagsOfResource", "DescribeTimeToLive",
+    "DescribeEndpoints", "DescribeLimits", "DescribeContinuousBackups",
+})
+READ_ONLY = FOLLOWER_READS | {"TransactGetItems"}
+
+# Hop-by-hop and framing headers that must not be copied onto the forwarded request.
+_NOT_FORWARDED = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive", "expect"})
+
+
+def served_by_follower(operation: str, payload: dict) -> bool:
+    return operation in FOLLOWER_READS and not _wants_consistency(payload)
+
+
+def is_write(operation: str) -> bool:
+    return operation not in READ_ONLY
+
+
+def _wants_consistency(payload: dict) -> bool:
+    if payload.get("ConsistentRead"):
+        return True
+    request_items = payload.get("RequestItems")
+    return isinstance(request_items, dict) and any(
+        isinstance(spec, dict) and spec.get("ConsistentRead") for spec in request_items.values()
+    )
+
+
+async def forward(session: aiohttp.ClientSession, leader_url: str, request: web.Request, body: bytes) -> bytes:
+    """Send the request unchanged (same Host and signature) to the leader; return its
+    answer, or raise its error as our own."""
+    headers = {k: v for k, v in request.headers.items() if k.lower() not in _NOT_FORWARDED}
+    try:
+        async with session.post(leader_url + "/", data=body, headers=headers) as reply:
+            answer = await reply.read()
+            if reply.status == 200:
+                return answer
+            raise _leader_error(reply.status, answer)
+    except (aiohttp.ClientError, OSError, TimeoutError) as error:
+        raise ServiceUnavailable(
+            f"This node is a read replica and could not reach its leader at {leader_url} "
+            f"to forward the request ({type(error).__name__})"
+        )
+
+
+def _leader_error(status: int, answer: bytes) -> DynamoError:
+    try:
+        body = orjson.loads(answer)
+        code = str(body.pop("__type")).removeprefix(ERROR_PREFIX)
+        message = str(body.pop("message", body.pop("Message", "")))
+    except (orjson.JSONDecodeError, KeyError, AttributeError, TypeError):
+        return ServiceUnavailable(f"The leader answered HTTP {status} to a forwarded request")
+    error = DynamoError(message, **body)
+    error.code = code
+    error.status = status
+    return error
