@@ -62,7 +62,8 @@ def hash_table(ddb, table_name):
 
 @pytest.fixture
 def range_table(ddb, table_name):
-    """A table keyed by string ``pk`` and number ``sk``."""
+    """A table keyed by string ``pk`` and number ``sk`` (named apart from ``hash_table``)."""
+    table_name = f"{table_name}-range"
     ddb.create_table(
         TableName=table_name,
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
