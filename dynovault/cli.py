@@ -12,6 +12,7 @@ from aiohttp import web
 from dynovault import logs
 from dynovault.api.node import Node
 from dynovault.api.server import build_app
+from dynovault.features import cli as features_cli
 from dynovault.replication import cli as replication_cli
 from dynovault.storage.engine import Store
 
@@ -33,6 +34,7 @@ def _serve_parser(commands: argparse._SubParsersAction) -> None:
         help="fsync the WAL on every write (default: WAL written, fsync left to the OS)",
     )
     serve.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+    features_cli.add_serve_options(serve)
     replication_cli.add_serve_options(serve)
     serve.set_defaults(run=serve_command)
 
@@ -44,6 +46,7 @@ def serve_command(args: argparse.Namespace) -> int:
     store = Store(args.data_dir, sync=args.fsync)
     node = Node(store, region=args.region, address=f"{args.host}:{args.port}")
     app = build_app(node, authenticator_for(args.credentials_file), replication_cli.config_from(args))
+    features_cli.attach(app, node, args)
     app.on_cleanup.append(lambda _app: _close(node))
     print(
         f"dynovault listening on http://{args.host}:{args.port} (data: {args.data_dir})",
@@ -62,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="dynovault", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     _serve_parser(commands)
+    features_cli.register(commands)
     replication_cli.register(commands)
     args = parser.parse_args(argv)
     return args.run(args)

@@ -1,0 +1,182 @@
+"""``/get-online-features`` answered from local storage, in Feast's request/response shape.
+
+One multi-get per feature view (keys are Feast's hashed entity ids), then each stored item
+is decoded once for all requested features of that view. The response is column-oriented
+exactly as Feast's feature server writes it: join keys first, then features; per column
+values, statuses and event timestamps.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from functools import lru_cache
+from typing import Any
+
+import orjson
+
+from dynovault.features import values as feast_values
+from dynovault.features.definitions import DefinitionError, Definitions, FeatureView
+from dynovault.features.entitykey import EntityValueError
+from dynovault.storage.engine import Store, stored_json
+
+MAX_ENTITY_ROWS = 10_000
+MAX_VALUES_PER_REQUEST = 1_000_000
+EPOCH = "1970-01-01T00:00:00Z"
+PRESENT, NULL_VALUE, NOT_FOUND, OUTSIDE_MAX_AGE = "PRESENT", "NULL_VALUE", "NOT_FOUND", "OUTSIDE_MAX_AGE"
+
+
+class FeatureRequestError(Exception):
+    """A request the layer refuses; ``status`` is the HTTP status to answer with."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True, slots=True)
+class ViewRequest:
+    view: FeatureView
+    features: list[str]
+
+
+def parse_request(body: bytes, definitions: Definitions) -> tuple[list[ViewRequest], dict[str, list], bool]:
+    """The feature views to read (with their features, in request order), the entity
+    columns and ``full_feature_names``; FeatureRequestError for anything unusable."""
+    try:
+        request = orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        raise FeatureRequestError(f"request body is not JSON: {error}") from None
+    if not isinstance(request, dict):
+        raise FeatureRequestError("request body must be a JSON object")
+    entities = request.get("entities")
+    if not isinstance(entities, dict) or not entities:
+        raise FeatureRequestError("'entities' must be an object of join key -> list of values")
+    if not all(isinstance(column, list) for column in entities.values()):
+        raise FeatureRequestError("every entity column in 'entities' must be a list")
+    return _resolve(request, definitions), entities, bool(request.get("full_feature_names", False))
+
+
+def _resolve(request: dict, definitions: Definitions) -> list[ViewRequest]:
+    service = request.get("feature_service")
+    if service is not None:
+        refs = definitions.feature_services.get(service)
+        if refs is None:
+            raise FeatureRequestError(f"unknown feature service {service!r}", 404)
+    else:
+        refs = request.get("features")
+        if not isinstance(refs, list) or not refs or not all(isinstance(r, str) for r in refs):
+            raise FeatureRequestError("give 'features' (a non-empty list of 'view:feature') or 'feature_service'")
+    grouped: dict[str, ViewRequest] = {}
+    for ref in refs:
+        try:
+            view, feature = definitions.split_ref(ref)
+        except DefinitionError as error:
+            raise FeatureRequestError(str(error), 404) from None
+        group = grouped.setdefault(view.name, ViewRequest(view, []))
+        if feature not in group.features:
+            group.features.append(feature)
+    return list(grouped.values())
+
+
+def _check_entities(views: list[ViewRequest], entities: dict[str, list], full_names: bool) -> int:
+    lengths = {len(column) for column in entities.values()}
+    if len(lengths) != 1:
+        raise FeatureRequestError("all entity columns must have the same number of values")
+    rows = lengths.pop()
+    if rows > MAX_ENTITY_ROWS:
+        raise FeatureRequestError(f"too many entity rows: {rows} (at most {MAX_ENTITY_ROWS})", 413)
+    requested = sum(len(v.features) for v in views) * rows
+    if requested > MAX_VALUES_PER_REQUEST:
+        raise FeatureRequestError(
+            f"request asks for {requested} values (at most {MAX_VALUES_PER_REQUEST}); split it", 413
+        )
+    names = [f"{v.view.name}__{f}" if full_names else f for v in views for f in v.features]
+    if len(set(names)) != len(names):
+        raise FeatureRequestError(
+            "feature names collide; set full_feature_names to true to prefix them with their feature view"
+        )
+    for group in views:
+        missing = [key for key in group.view.join_keys if key not in entities]
+        if missing:
+            raise FeatureRequestError(
+                f"feature view {group.view.name!r} needs join key(s) {', '.join(missing)} in 'entities'"
+            )
+    return rows
+
+
+def get_online_features(store: Store, definitions: Definitions, body: bytes) -> bytes:
+    views, entities, full_names = parse_request(body, definitions)
+    rows = _check_entities(views, entities, full_names)
+    join_keys = {key for group in views for key in group.view.join_keys}
+    feature_names = [key for key in entities if key in join_keys]
+    results = [
+        {"values": entities[key], "statuses": [PRESENT] * rows, "event_timestamps": [EPOCH] * rows}
+        for key in feature_names
+    ]
+    now = time.time()
+    for group in views:
+        results.extend(_read_view(store, group, entities, rows, now))
+        feature_names.extend(f"{group.view.name}__{f}" if full_names else f for f in group.features)
+    return orjson.dumps({"metadata": {"feature_names": feature_names}, "results": results})
+
+
+def _entity_ids(view: FeatureView, entities: dict[str, list], rows: int) -> list[str]:
+    columns = [entities[key] for key in view.join_keys]
+    try:
+        return [view.codec.entity_id(values) for values in zip(*columns)] if rows else []
+    except EntityValueError as error:
+        raise FeatureRequestError(f"feature view {view.name!r}: {error}") from None
+
+
+def _read_view(store: Store, group: ViewRequest, entities: dict[str, list], rows: int, now: float) -> list[dict]:
+    view, features = group.view, group.features
+    columns = [
+        {"values": [None] * rows, "statuses": [NOT_FOUND] * rows, "event_timestamps": [EPOCH] * rows}
+        for _ in features
+    ]
+    table = store.tables.get(view.table)
+    if table is None or not rows:
+        return columns
+    ids = _entity_ids(view, entities, rows)
+    raws = store.get_many(table, [table.schema.encode({table.schema.hash_name: {"S": i}}) for i in ids])
+    for row, raw in enumerate(raws):
+        if raw is None:
+            continue
+        item = orjson.loads(stored_json(raw))
+        stored = item.get("values", {}).get("M", {})
+        timestamp, event_seconds = event_time(item.get("event_ts", {}).get("S", ""))
+        expired = view.ttl_seconds > 0 and now - event_seconds > view.ttl_seconds
+        for column, feature in zip(columns, features):
+            encoded = stored.get(feature)
+            if encoded is None:
+                continue
+            value = feast_values.decode(base64.b64decode(encoded["B"]))
+            column["values"][row] = value
+            column["statuses"][row] = OUTSIDE_MAX_AGE if expired else NULL_VALUE if value is None else PRESENT
+            column["event_timestamps"][row] = timestamp
+    return columns
+
+
+@lru_cache(maxsize=65536)
+def event_time(stored: str) -> tuple[str, float]:
+    """Feast's ``event_ts`` (``str(datetime)``) as the feature server renders it (RFC 3339
+    UTC, ``Z``, sub-second digits only as many as needed) and as epoch seconds."""
+    try:
+        moment = datetime.fromisoformat(stored)
+    except ValueError:
+        return EPOCH, 0.0
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    moment = moment.astimezone(timezone.utc)
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    micros = moment.microsecond
+    if micros == 0:
+        text += "Z"
+    elif micros % 1000 == 0:
+        text += f".{micros // 1000:03d}Z"
+    else:
+        text += f".{micros:06d}Z"
+    return text, moment.timestamp()
