@@ -4,6 +4,7 @@ and the condition that guards a write (ConditionExpression or legacy Expected)."
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import orjson
@@ -92,11 +93,12 @@ class WriteGuard:
     values: Values
     return_old_on_failure: bool
 
-    def check(self, stored: bytes | None) -> None:
+    def check(self, read_stored: Callable[[], bytes | None]) -> None:
+        """Check against the stored item, read only when there is a condition."""
         if self.condition is None:
             return
-        old = orjson.loads(stored_json(stored)) if stored is not None else {}
-        self.check_item(old)
+        stored = read_stored()
+        self.check_item(orjson.loads(stored_json(stored)) if stored is not None else {})
 
     def check_item(self, old: dict) -> None:
         if self.condition is not None and not self.condition.test(old, self.values):

@@ -11,6 +11,7 @@ from dynovault.api.validation import (
     validated_item,
     write_units,
 )
+from dynovault.expressions.params import write_guard
 from dynovault.storage.engine import ItemChange, stored_json, stored_size
 
 
@@ -18,6 +19,7 @@ async def handle(request: dict, node: Node) -> bytes:
     table = node.table(request["TableName"])
     return_values = check_return_values(request)
     item, size, key = validated_item(table, request["Item"])
+    write_guard(request).check(lambda: node.store.get(table, key))
     (old,) = node.store.write([ItemChange(table, key, store_form(item, size))])
     body = b'{"Attributes":' + stored_json(old) + b"}" if old and return_values == "ALL_OLD" else b"{}"
     units = write_units(max(size, stored_size(old) if old else 0))

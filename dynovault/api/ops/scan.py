@@ -1,0 +1,51 @@
+"""Scan: the whole table in key order, paged and filtered as DynamoDB pages. Parallel
+scan segments are contiguous ranges of the 8-byte partition-hash prefix every key
+starts with, so segments split the keyspace evenly and never overlap."""
+
+from __future__ import annotations
+
+from dynovault.api.node import Node
+from dynovault.api.pages import read_page, read_plan, start_key
+from dynovault.errors import ValidationException
+from dynovault.storage.keycodec import HASH_BYTES
+
+_HASH_SPACE = 1 << (8 * HASH_BYTES)
+
+
+def segment_range(segment: int, total: int) -> tuple[bytes, bytes | None]:
+    """Storage keys ``[start, end)`` of one segment of a parallel scan."""
+    start = (segment * _HASH_SPACE // total).to_bytes(HASH_BYTES, "big")
+    if segment == total - 1:
+        return start, None
+    return start, ((segment + 1) * _HASH_SPACE // total).to_bytes(HASH_BYTES, "big")
+
+
+def _segment(request: dict) -> tuple[int, int]:
+    segment, total = request.get("Segment"), request.get("TotalSegments")
+    if segment is None and total is None:
+        return 0, 1
+    if total is None:
+        raise ValidationException(
+            "The TotalSegments parameter is required but was not present in the request when parameter Segment is present"
+        )
+    if segment is None:
+        raise ValidationException(
+            "The Segment parameter is required but was not present in the request when parameter TotalSegments is present"
+        )
+    if segment >= total:
+        raise ValidationException(
+            "The Segment parameter is zero-based and must be less than parameter TotalSegments: "
+            f"Segment: {segment} is not less than TotalSegments: {total}"
+        )
+    return segment, total
+
+
+async def handle(request: dict, node: Node) -> bytes:
+    table = node.table(request["TableName"])
+    plan = read_plan(request, table, "FilterExpression", "ScanFilter")
+    start, end = segment_range(*_segment(request))
+    exclusive = start_key(request, table)
+    if exclusive is not None:
+        start = max(start, exclusive + b"\x00")
+    entries = node.store.iterate(table, start, end) if end is None or start < end else iter(())
+    return read_page(request, table, plan, entries)

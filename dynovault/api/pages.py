@@ -1,0 +1,139 @@
+"""What Query and Scan share: their read parameters (projection, filter, Select, Limit,
+ExclusiveStartKey) and reading one page from a key range, with DynamoDB's paging rules:
+Limit counts items read before the filter, a page stops at 1 MB of items read, and the
+page's last read key is returned as LastEvaluatedKey whenever it stopped early."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import orjson
+
+from dynovault.api.reads import with_members
+from dynovault.api.validation import consumed_capacity, read_units, validated_key
+from dynovault.errors import ValidationException
+from dynovault.expressions import (
+    Compiled,
+    ConditionExpression,
+    Projection,
+    compile_condition,
+    compile_projection,
+    projection_of_attributes,
+)
+from dynovault.expressions.legacy import filter_condition
+from dynovault.expressions.params import bind_all, expression_names, expression_values, refuse_mixed
+from dynovault.storage.engine import Table, stored_json, stored_size
+
+MAX_PAGE_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ReadPlan:
+    """A Query's or Scan's parameters, validated and compiled."""
+
+    projection: Projection | None
+    filter: ConditionExpression | None
+    values: dict
+    count_only: bool
+    limit: int | None
+    consistent: bool
+
+
+def _projection(request: dict) -> Projection | None:
+    expression = request.get("ProjectionExpression")
+    if expression is not None:
+        return compile_projection(expression, expression_names(request))
+    attributes = request.get("AttributesToGet")
+    return projection_of_attributes(attributes) if attributes is not None else None
+
+
+def _filter(request: dict, expression_member: str, legacy_member: str) -> ConditionExpression | None:
+    expression = request.get(expression_member)
+    if expression is not None:
+        return compile_condition(expression, expression_names(request), expression_member)
+    legacy = request.get(legacy_member)
+    if legacy:
+        return filter_condition(legacy, request.get("ConditionalOperator"), legacy_member)
+    return None
+
+
+def _count_only(request: dict, projection: Projection | None) -> bool:
+    select = request.get("Select")
+    if request.get("IndexName") is None and select == "ALL_PROJECTED_ATTRIBUTES":
+        raise ValidationException("ALL_PROJECTED_ATTRIBUTES can be used only when Querying using an IndexName")
+    if projection is not None and select in ("ALL_ATTRIBUTES", "COUNT"):
+        what = "ProjectionExpression" if request.get("ProjectionExpression") is not None else "AttributesToGet"
+        choice = "get only the COUNT" if select == "COUNT" else "get ALL_ATTRIBUTES"
+        raise ValidationException(f"Cannot specify the {what} when choosing to {choice}")
+    if projection is None and select == "SPECIFIC_ATTRIBUTES":
+        raise ValidationException(
+            "Must specify the AttributesToGet or ProjectionExpression when choosing to get SPECIFIC_ATTRIBUTES"
+        )
+    return select == "COUNT"
+
+
+def read_plan(
+    request: dict, table: Table, filter_member: str, legacy_filter_member: str, *others: Compiled | None
+) -> ReadPlan:
+    """Validate everything but the key range; ``others`` are expressions that share the
+    request's placeholders (a Query's key condition)."""
+    index = request.get("IndexName")
+    if index is not None:
+        raise ValidationException(f"The table does not have the specified index: {index}")
+    refuse_mixed(
+        request,
+        ("AttributesToGet", legacy_filter_member, "KeyConditions"),
+        ("ProjectionExpression", filter_member, "KeyConditionExpression"),
+    )
+    values = expression_values(request)
+    projection = _projection(request)
+    condition = _filter(request, filter_member, legacy_filter_member)
+    bind_all(request, values, projection, condition, *others)
+    return ReadPlan(
+        projection=projection,
+        filter=condition,
+        values=values,
+        count_only=_count_only(request, projection),
+        limit=request.get("Limit"),
+        consistent=bool(request.get("ConsistentRead")),
+    )
+
+
+def start_key(request: dict, table: Table) -> bytes | None:
+    """The storage key of ExclusiveStartKey, validated against the key schema."""
+    exclusive_start = request.get("ExclusiveStartKey")
+    if exclusive_start is None:
+        return None
+    try:
+        return validated_key(table, exclusive_start)[1]
+    except ValidationException as error:
+        raise ValidationException(f"The provided starting key is invalid: {error.message}") from None
+
+
+def read_page(request: dict, table: Table, plan: ReadPlan, entries: Iterator[tuple[bytes, bytes]]) -> bytes:
+    """Read one page from ``entries`` and shape the Query/Scan response body."""
+    items: list[bytes] = []
+    scanned = count = read_bytes = 0
+    last_key = None
+    for key, stored in entries:
+        scanned += 1
+        read_bytes += stored_size(stored)
+        raw = stored_json(stored)
+        decoded = orjson.loads(raw) if plan.filter is not None or plan.projection is not None else None
+        if plan.filter is None or plan.filter.test(decoded, plan.values):
+            count += 1
+            if not plan.count_only:
+                items.append(raw if plan.projection is None else orjson.dumps(plan.projection.apply(decoded)))
+        if scanned == plan.limit or read_bytes >= MAX_PAGE_BYTES:
+            last_key = key
+            break
+    body = b"{}" if plan.count_only else b'{"Items":[' + b",".join(items) + b"]}"
+    units = read_units(read_bytes, plan.consistent)
+    return with_members(
+        body,
+        Count=count,
+        ScannedCount=scanned,
+        LastEvaluatedKey=table.schema.decode(last_key) if last_key is not None else None,
+        ConsumedCapacity=consumed_capacity(request, table.name, units, "Read"),
+    )

@@ -1,0 +1,105 @@
+"""KeyConditionExpression (and legacy KeyConditions) analysed against a table's key
+schema: one equality on the partition key, at most one supported condition on the sort
+key, values of the schema's types — or DynamoDB's refusal."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dynovault.errors import ValidationException
+from dynovault.expressions import nodes
+from dynovault.expressions.compiled import ConditionExpression
+from dynovault.storage.attributes import invalid
+from dynovault.storage.engine import KeySchema
+
+_FLIPPED = {"=": "=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
+_FUNCTION_NAMES = {
+    nodes.AttributeExists: "attribute_exists",
+    nodes.AttributeType: "attribute_type",
+    nodes.Contains: "contains",
+    nodes.In: "IN",
+    nodes.Or: "OR",
+    nodes.Not: "NOT",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class KeyCondition:
+    """``sort_operator`` is one of = < <= > >= BETWEEN begins_with, or None."""
+
+    hash_value: dict
+    sort_operator: str | None
+    sort_values: tuple[dict, ...]
+
+
+def _conjuncts(tree: nodes.Condition) -> list[nodes.Condition]:
+    if isinstance(tree, nodes.And):
+        return _conjuncts(tree.left) + _conjuncts(tree.right)
+    return [tree]
+
+
+def _is_constant(operand: nodes.Operand) -> bool:
+    return isinstance(operand, (nodes.ValueOperand, nodes.Literal))
+
+
+def _attribute(operand: nodes.Operand) -> str:
+    if not isinstance(operand, nodes.PathOperand) or len(operand.path) != 1:
+        raise ValidationException("Query key condition not supported")
+    return operand.path[0]
+
+
+def _term(condition: nodes.Condition, values: nodes.Values) -> tuple[str, str, tuple[dict, ...]]:
+    """One conjunct as (attribute, operator, constant values)."""
+    if isinstance(condition, nodes.Comparison):
+        if condition.operator == "<>":
+            raise ValidationException("Unsupported operator on KeyConditionExpression: operator: <>")
+        left, right, operator = condition.left, condition.right, condition.operator
+        if _is_constant(left) and not _is_constant(right):
+            left, right, operator = right, left, _FLIPPED[operator]
+        if not _is_constant(right):
+            raise ValidationException("Query key condition not supported")
+        return _attribute(left), operator, (right.resolve({}, values),)
+    if isinstance(condition, nodes.Between):
+        if not (_is_constant(condition.low) and _is_constant(condition.high)):
+            raise ValidationException("Query key condition not supported")
+        bounds = (condition.low.resolve({}, values), condition.high.resolve({}, values))
+        return _attribute(condition.subject), "BETWEEN", bounds
+    if isinstance(condition, nodes.BeginsWith):
+        if not _is_constant(condition.prefix):
+            raise ValidationException("Query key condition not supported")
+        return _attribute(condition.subject), "begins_with", (condition.prefix.resolve({}, values),)
+    name = _FUNCTION_NAMES.get(type(condition), "NOT")
+    raise ValidationException(f"Invalid operator used in KeyConditionExpression: {name}")
+
+
+def key_condition(condition: ConditionExpression, schema: KeySchema, values: nodes.Values) -> KeyCondition:
+    terms: dict[str, tuple[str, tuple[dict, ...]]] = {}
+    for conjunct in _conjuncts(condition.tree):
+        name, operator, operands = _term(conjunct, values)
+        if name in terms:
+            raise ValidationException("KeyConditionExpressions must only contain one condition per key")
+        terms[name] = (operator, operands)
+    if schema.hash_name not in terms:
+        raise ValidationException(f"Query condition missed key schema element: {schema.hash_name}")
+    if set(terms) - set(schema.names):
+        raise ValidationException("Query key condition not supported")
+    hash_operator, (hash_value,) = terms[schema.hash_name]
+    if hash_operator != "=":
+        raise ValidationException("Query key condition not supported")
+    _check_type(hash_value, schema.hash_type)
+    if schema.range_name not in terms:
+        return KeyCondition(hash_value, None, ())
+    sort_operator, sort_values = terms[schema.range_name]
+    for value in sort_values:
+        _check_type(value, schema.range_type)
+    if sort_operator == "begins_with" and schema.range_type == "N":
+        raise ValidationException(
+            "Invalid KeyConditionExpression: Incorrect operand type for operator or function; "
+            "operator or function: begins_with, operand type: N"
+        )
+    return KeyCondition(hash_value, sort_operator, sort_values)
+
+
+def _check_type(value: dict, tag: str) -> None:
+    if tag not in value:
+        raise invalid("Condition parameter type does not match schema type")
