@@ -191,3 +191,10 @@ def test_table_arn_accepted_as_table_name(ddb, hash_table):
     arn = ddb.describe_table(TableName=hash_table)["Table"]["TableArn"]
     ddb.put_item(TableName=arn, Item={"pk": {"S": "via-arn"}})
     assert ddb.get_item(TableName=hash_table, Key={"pk": {"S": "via-arn"}})["Item"]["pk"] == {"S": "via-arn"}
+
+
+def test_update_table_without_changes_is_refused(ddb, hash_table):
+    with pytest.raises(ClientError) as excinfo:
+        ddb.update_table(TableName=hash_table)
+    code, message = error_of(excinfo)
+    assert code == "ValidationException" and message.startswith("At least one of ProvisionedThroughput, BillingMode")

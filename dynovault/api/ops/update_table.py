@@ -8,6 +8,7 @@ from dynovault.errors import ValidationException
 
 _UNSUPPORTED = ("AttributeDefinitions", "GlobalSecondaryIndexUpdates", "StreamSpecification",
                 "SSESpecification", "ReplicaUpdates")
+_CHANGES = frozenset({"BillingMode", "ProvisionedThroughput", "DeletionProtectionEnabled", "TableClass"})
 
 
 async def handle(request: dict, node: Node) -> dict:
@@ -15,6 +16,11 @@ async def handle(request: dict, node: Node) -> dict:
     for feature in _UNSUPPORTED:
         if request.get(feature):
             raise ValidationException(f"{feature} is not supported by this server")
+    if not _CHANGES.intersection(request):
+        raise ValidationException(
+            "At least one of ProvisionedThroughput, BillingMode, UpdateStreamEnabled, GlobalSecondaryIndexUpdates "
+            "or SSESpecification or ReplicaUpdates is required"
+        )
     description = dict(table.description)
     current_mode = description["BillingModeSummary"]["BillingMode"]
     billing_mode = request.get("BillingMode", current_mode)
