@@ -5,13 +5,11 @@ None (missing), conditions ``test`` to a bool."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any, Protocol
 
 from dynovault.errors import ValidationException
 from dynovault.expressions import values as semantics
 from dynovault.expressions.paths import Item, Path, get_path
-from dynovault.storage.numbers import DECIMAL_CONTEXT, check_number, format_number
 
 Values = dict[str, dict[str, Any]]
 
@@ -100,10 +98,9 @@ class Arithmetic:
     right: Operand
 
     def resolve(self, item: Item, values: Values) -> dict | None:
-        a = Decimal(_required(self.left, item, values, "N"))
-        b = Decimal(_required(self.right, item, values, "N"))
-        result = DECIMAL_CONTEXT.add(a, b) if self.operator == "+" else DECIMAL_CONTEXT.subtract(a, b)
-        return {"N": format_number(check_number(result))}
+        left = _required(self.left, item, values, "N")
+        right = _required(self.right, item, values, "N")
+        return semantics.add_numbers(left, right, negate_right=self.operator == "-")
 
 
 # ---- conditions ----------------------------------------------------------------------

@@ -67,11 +67,11 @@ def refuse_mixed(request: dict, legacy: tuple[str, ...], expressions: tuple[str,
 
 
 def bind_all(request: dict, values: Values, *compiled: Compiled | None) -> None:
-    """Refuse unused placeholders, then values the expressions cannot run with."""
-    check_unused(request.get("ExpressionAttributeNames"), values, *compiled)
+    """Refuse values the expressions cannot run with, then unused placeholders."""
     for expression in compiled:
         if expression is not None:
             expression.bind(values)
+    check_unused(request.get("ExpressionAttributeNames"), values, *compiled)
 
 
 def condition_of(request: dict) -> ConditionExpression | None:

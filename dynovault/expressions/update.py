@@ -4,13 +4,11 @@ of list elements address the positions the list had before the update."""
 
 from __future__ import annotations
 
-from decimal import Decimal
 
 from dynovault.errors import ValidationException
 from dynovault.expressions import nodes
 from dynovault.expressions.paths import Item, Path, get_path, remove_path, set_path
-from dynovault.expressions.values import SET_TAGS
-from dynovault.storage.numbers import DECIMAL_CONTEXT, check_number, format_number
+from dynovault.expressions.values import SET_TAGS, add_numbers
 
 
 def apply_actions(actions: tuple, old: Item, new: Item, values: nodes.Values) -> None:
@@ -43,8 +41,7 @@ def _add(item: Item, path: Path, operand: dict) -> None:
     if tag not in current:
         raise ValidationException(nodes.WRONG_OPERAND_TYPE)
     if tag == "N":
-        total = DECIMAL_CONTEXT.add(Decimal(current["N"]), Decimal(operand["N"]))
-        set_path(item, path, {"N": format_number(check_number(total))})
+        set_path(item, path, add_numbers(current["N"], operand["N"]))
     elif tag in SET_TAGS:
         present = set(current[tag])
         set_path(item, path, {tag: current[tag] + [m for m in operand[tag] if m not in present]})

@@ -8,10 +8,15 @@ as decimals, strings by code point (the same order as their UTF-8 bytes), binari
 from __future__ import annotations
 
 import base64
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import Any
 
+from dynovault.storage.numbers import check_number, format_number
+
 AttributeValue = dict[str, Any]
+
+# Exact for any two in-range numbers, so a sum DynamoDB cannot store is refused, not rounded.
+_EXACT = Context(prec=300, Emax=999, Emin=-999)
 
 SET_TAGS = frozenset({"SS", "NS", "BS"})
 ORDERED_TAGS = frozenset({"S", "N", "B"})
@@ -130,3 +135,10 @@ def describe(value: AttributeValue) -> str:
     """How DynamoDB prints an operand inside an error message."""
     (tag,) = value
     return f"AttributeValue: {{{tag}:{value[tag]}}}"
+
+
+def add_numbers(left: str, right: str, negate_right: bool = False) -> AttributeValue:
+    """``left + right`` (or ``-``) of two number texts, as a number DynamoDB can store."""
+    b = Decimal(right)
+    total = _EXACT.add(Decimal(left), -b if negate_right else b)
+    return {"N": format_number(check_number(total))}
