@@ -15,9 +15,14 @@ import botocore.loaders
 
 from dynovault.errors import SerializationException, ValidationException
 
-# Shapes whose contents are checked with DynamoDB's own messages by the storage codec.
-_OPAQUE_SHAPES = frozenset({"AttributeValue"})
+# Shapes whose contents are checked with DynamoDB's own messages where they are used: the
+# attribute codec checks values and items, key validation checks keys against the table's
+# schema. Walking them here too would double the cost of the hot paths (100 keys a batch).
+_OPAQUE_SHAPES = frozenset({"AttributeValue", "Key", "PutItemInputAttributeMap", "AttributeMap"})
 _MAX_REPORTED = 10
+# Members DynamoDB requires although the model marks them optional: they became optional
+# only for creating a replica from ``GlobalTableSourceArn``, which this server does not do.
+_ALSO_REQUIRED = {"CreateTableInput": ("AttributeDefinitions", "KeySchema")}
 
 
 @cache
@@ -130,7 +135,8 @@ class _Checker:
         shape = self.shape(shape_name, value)
         kind = shape["type"]
         if kind == "structure":
-            self._structure(shape, value, path)
+            required = (*shape.get("required", ()), *_ALSO_REQUIRED.get(shape_name, ()))
+            self._structure(shape, required, value, path)
         elif kind == "list":
             self._list(shape, value, path)
         elif kind == "map":
@@ -142,17 +148,21 @@ class _Checker:
         elif not _SCALAR_ACCEPTS[kind](value):
             raise _type_mismatch(kind, value)
 
-    def _structure(self, shape: dict, value: Any, path: str) -> None:
+    def _structure(self, shape: dict, required: tuple[str, ...], value: Any, path: str) -> None:
         if not isinstance(value, dict):
             raise _type_mismatch("structure", value)
+        # A null member means an absent one, as in DynamoDB's deserializer; dropping it here
+        # lets handlers read optional members with ``request.get(name, default)``.
+        for name in [name for name, member_value in value.items() if member_value is None]:
+            del value[name]
         members = shape["members"]
         prefix = f"{path}." if path else ""
-        for name in shape.get("required", ()):
+        for name in required:
             if value.get(name) is None:
                 self.fail(None, prefix + _coral_name(name), "Member must not be null")
         for name, member_value in value.items():
             member = members.get(name)
-            if member is not None and member_value is not None:
+            if member is not None:
                 self.check(member["shape"], member_value, prefix + _coral_name(name))
 
     def _sized(self, shape: dict, value: Any, length: int, path: str) -> None:
@@ -216,8 +226,7 @@ class _Checker:
         length = len(value)
         if length < shape.get("min", 0) or length > shape.get("max", length):
             return False
-        pattern = shape.get("pattern")
-        return not pattern or _compiled(pattern).fullmatch(value) is not None
+        return _matches(shape.get("pattern"), value)
 
     def _string(self, shape: dict, value: Any, path: str) -> None:
         if not isinstance(value, str):
@@ -229,7 +238,7 @@ class _Checker:
             return
         self._sized(shape, value, len(value), path)
         pattern = shape.get("pattern")
-        if pattern and not _compiled(pattern).fullmatch(value):
+        if not _matches(pattern, value):
             self.fail(value, path, f"Member must satisfy regular expression pattern: {pattern}")
 
     def _integer(self, shape: dict, kind: str, value: Any, path: str) -> None:
@@ -242,14 +251,25 @@ class _Checker:
             self.fail(value, path, f"Member must have value less than or equal to {shape['max']}")
 
 
+def _matches(pattern: str | None, value: str) -> bool:
+    regex = _compiled(pattern) if pattern else None
+    return regex is None or regex.fullmatch(value) is not None
+
+
 @cache
-def _compiled(pattern: str) -> re.Pattern:
-    return re.compile(pattern)
+def _compiled(pattern: str) -> re.Pattern | None:
+    """The model's (Java) pattern as a Python regex; the few Python cannot express
+    (``\\p{Print}``, surrogate ranges) belong to operations not served here and go unchecked."""
+    try:
+        return re.compile(pattern)
+    except re.error:
+        return None
 
 
 def validate_request(operation: str, request: Any) -> None:
     """Raise DynamoDB's ValidationException (or SerializationException) for a request
-    that breaks the operation's input shape."""
+    that breaks the operation's input shape. Null structure members are removed from the
+    request in place."""
     input_shape = service_model()["operations"][operation].get("input")
     if input_shape is None:
         return
