@@ -7,6 +7,7 @@ ML service, not a DynamoDB SDK, so DynamoDB's error envelope does not apply here
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -14,8 +15,10 @@ import orjson
 from aiohttp import web
 
 from dynovault.api.node import Node
-from dynovault.features.definitions import DefinitionError, Definitions, DefinitionsFile
+from dynovault.errors import DynamoError
+from dynovault.features.definitions import DefinitionError, Definitions, DefinitionsFile, FeatureView
 from dynovault.features.serving import FeatureRequestError, get_online_features
+from dynovault.features.writes import FeatureWriteError, MicroBatcher, feature_rows, write_rows
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +36,7 @@ class FeatureLayer:
     def __init__(self, node: Node, definitions_path: Path) -> None:
         self.node = node
         self.definitions_file = DefinitionsFile(definitions_path)
+        self.push_batcher = MicroBatcher(node)
 
     def definitions(self) -> Definitions:
         try:
@@ -52,6 +56,60 @@ class FeatureLayer:
         answer = get_online_features(self.node.store, self.definitions(), body)
         return web.Response(body=answer, content_type=JSON)
 
+    async def push(self, request: web.Request) -> web.Response:
+        """Feast's push: rows of a push source, to every view it feeds, micro-batched."""
+        arrived = time.time()
+        body = await _json_object(request, ("push_source_name", "df"))
+        if body.get("to", "online") != "online":
+            raise FeatureRequestError("this server is an online store only: push with \"to\": \"online\"")
+        definitions = self.definitions()
+        source = body["push_source_name"]
+        views = definitions.push_sources.get(source)
+        if views is None:
+            raise FeatureRequestError(f"unknown push source {source!r}", 404)
+        written = 0
+        for name in views:
+            view = definitions.feature_views[name]
+            rows = _rows(view, body["df"])
+            written += await write_rows(self.node, view, rows, "push", arrived, self.push_batcher)
+        return web.Response(body=orjson.dumps({"written": written}), content_type=JSON)
+
+    async def write_to_online_store(self, request: web.Request) -> web.Response:
+        """Direct writes of precomputed features (Feast's /write-to-online-store)."""
+        arrived = time.time()
+        body = await _json_object(request, ("feature_view_name", "df"))
+        view = self._view(body["feature_view_name"])
+        written = await write_rows(self.node, view, _rows(view, body["df"]), "direct", arrived)
+        return web.Response(body=orjson.dumps({"written": written}), content_type=JSON)
+
+    def _view(self, name: str) -> FeatureView:
+        view = self.definitions().feature_views.get(name)
+        if view is None:
+            raise FeatureRequestError(f"unknown feature view {name!r}", 404)
+        return view
+
+
+async def _json_object(request: web.Request, required: tuple[str, ...]) -> dict:
+    try:
+        body = orjson.loads(await request.read())
+    except orjson.JSONDecodeError as error:
+        raise FeatureRequestError(f"request body is not JSON: {error}") from None
+    if not isinstance(body, dict):
+        raise FeatureRequestError("request body must be a JSON object")
+    missing = [name for name in required if name not in body]
+    if missing:
+        raise FeatureRequestError(f"request is missing {', '.join(missing)}")
+    return body
+
+
+def _rows(view: FeatureView, df: object) -> list:
+    if not isinstance(df, dict) or not all(isinstance(column, list) for column in df.values()):
+        raise FeatureRequestError("'df' must be an object of column name -> list of values")
+    try:
+        return feature_rows(view, df)
+    except FeatureWriteError as error:
+        raise FeatureRequestError(str(error)) from None
+
 
 def _guarded(handler: Handler) -> Handler:
     """Turn refusals into clear 4xx answers and anything unexpected into a logged 500."""
@@ -61,6 +119,8 @@ def _guarded(handler: Handler) -> Handler:
             return await handler(request)
         except FeatureRequestError as error:
             return error_response(error.status, "FeatureRequestError", str(error))
+        except DynamoError as error:
+            return error_response(error.status, error.code, error.message)
         except web.HTTPRequestEntityTooLarge as error:
             return error_response(413, "RequestEntityTooLarge", error.text or "request body too large")
         except Exception:
@@ -73,4 +133,6 @@ def _guarded(handler: Handler) -> Handler:
 def add_routes(app: web.Application, node: Node, definitions_path: Path) -> FeatureLayer:
     layer = FeatureLayer(node, definitions_path)
     app.router.add_post("/get-online-features", _guarded(layer.get_online_features))
+    app.router.add_post("/push", _guarded(layer.push))
+    app.router.add_post("/write-to-online-store", _guarded(layer.write_to_online_store))
     return layer

@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from dynovault.features import freshness
 from dynovault.features import values as feast_values
 from dynovault.features.definitions import DefinitionError, Definitions, FeatureView
 from dynovault.features.entitykey import EntityValueError
@@ -142,12 +143,14 @@ def _read_view(store: Store, group: ViewRequest, entities: dict[str, list], rows
         return columns
     ids = _entity_ids(view, entities, rows)
     raws = store.get_many(table, [table.schema.encode({table.schema.hash_name: {"S": i}}) for i in ids])
+    ages: list[float] = []
     for row, raw in enumerate(raws):
         if raw is None:
             continue
         item = orjson.loads(stored_json(raw))
         stored = item.get("values", {}).get("M", {})
         timestamp, event_seconds = event_time(item.get("event_ts", {}).get("S", ""))
+        ages.append(event_seconds)
         expired = view.ttl_seconds > 0 and now - event_seconds > view.ttl_seconds
         for column, feature in zip(columns, features):
             encoded = stored.get(feature)
@@ -157,6 +160,7 @@ def _read_view(store: Store, group: ViewRequest, entities: dict[str, list], rows
             column["values"][row] = value
             column["statuses"][row] = OUTSIDE_MAX_AGE if expired else NULL_VALUE if value is None else PRESENT
             column["event_timestamps"][row] = timestamp
+    freshness.record_served(view.name, now, ages)
     return columns
 
 

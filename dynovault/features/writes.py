@@ -1,0 +1,204 @@
+"""Feature rows in Feast's item layout, change detection, and the server-side write lanes.
+
+Every lane (batch ingest, push, direct writes) turns column-oriented data into the items
+Feast itself would write — ``entity_id`` (hashed entity key), ``event_ts``
+(``str(datetime)``), ``values`` (feature -> serialized Value) — so Feast, our serving path
+and any DynamoDB client read them alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from dynovault.api.node import Node
+from dynovault.api.validation import store_form, validated_item
+from dynovault.features import freshness
+from dynovault.features import values as feast_values
+from dynovault.features.definitions import FeatureView
+from dynovault.features.entitykey import EntityValueError
+from dynovault.storage.engine import ItemChange, Table
+
+TIMESTAMP_COLUMNS = ("event_timestamp", "event_ts")
+
+
+class FeatureWriteError(ValueError):
+    """Rows that cannot be written to a feature view as given."""
+
+
+@dataclass(slots=True)
+class FeatureRow:
+    entity_id: str
+    event_ts: str
+    event_seconds: float
+    values: dict[str, dict]
+
+    def item(self) -> dict:
+        return {
+            "entity_id": {"S": self.entity_id},
+            "event_ts": {"S": self.event_ts},
+            "values": {"M": self.values},
+        }
+
+    def differs_from(self, stored: dict | None) -> bool:
+        """Change detection: only feature values count; a newer timestamp on the same
+        values is not a change worth a write."""
+        return stored is None or stored.get("values", {}).get("M") != self.values
+
+
+def feature_rows(view: FeatureView, columns: dict[str, list], now: datetime | None = None) -> list[FeatureRow]:
+    """Rows of ``view`` from columns (join keys, any of its features, optionally
+    ``event_timestamp``; rows without a timestamp are stamped ``now``)."""
+    missing = [key for key in view.join_keys if key not in columns]
+    if missing:
+        raise FeatureWriteError(f"feature view {view.name!r} needs join key column(s) {', '.join(missing)}")
+    features = [name for name in columns if name in view.features]
+    if not features:
+        raise FeatureWriteError(f"no column names a feature of {view.name!r} ({', '.join(view.features)})")
+    lengths = {len(column) for column in columns.values()}
+    if len(lengths) != 1:
+        raise FeatureWriteError("all columns must have the same number of values")
+    stamp_column = next((columns[name] for name in TIMESTAMP_COLUMNS if name in columns), None)
+    now = now or datetime.now(timezone.utc)
+    key_columns = [columns[key] for key in view.join_keys]
+    encoded = {name: _encoded_column(view, name, columns[name]) for name in features}
+    rows = []
+    for index, key in enumerate(zip(*key_columns)):
+        moment = _timestamp(stamp_column[index]) if stamp_column is not None else now
+        try:
+            entity_id = view.codec.entity_id([_native(v) for v in key])
+        except EntityValueError as error:
+            raise FeatureWriteError(f"row {index}: {error}") from None
+        rows.append(
+            FeatureRow(entity_id, str(moment), moment.timestamp(), {name: encoded[name][index] for name in features})
+        )
+    return rows
+
+
+def _encoded_column(view: FeatureView, name: str, column: list) -> list[dict]:
+    value_type = view.features[name]
+    try:
+        return [{"B": base64.b64encode(feast_values.encode(_native(v), value_type)).decode()} for v in column]
+    except (ValueError, TypeError) as error:
+        raise FeatureWriteError(f"feature {view.name}:{name} ({value_type}): {error}") from None
+
+
+def _native(value: Any) -> Any:
+    """numpy scalars (from pandas/pyarrow) as plain Python values."""
+    item = getattr(value, "item", None)
+    return item() if callable(item) and not isinstance(value, (list, dict)) else value
+
+
+def _timestamp(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, (int, float)):
+        moment = datetime.fromtimestamp(value, tz=timezone.utc)
+    elif isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise FeatureWriteError(f"event timestamp {value!r} is not ISO 8601") from None
+    else:
+        raise FeatureWriteError(f"event timestamp {value!r} is neither a time nor epoch seconds")
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.to_pydatetime() if hasattr(moment, "to_pydatetime") else moment
+
+
+# ---- server-side lanes -------------------------------------------------------------
+
+
+async def feature_table(node: Node, view: FeatureView) -> Table:
+    """The view's table, created with Feast's key schema when Feast has not made it yet."""
+    table = node.store.tables.get(view.table)
+    if table is None:
+        from dynovault.api.ops import create_table
+
+        await create_table.handle(
+            {
+                "TableName": view.table,
+                "KeySchema": [{"AttributeName": "entity_id", "KeyType": "HASH"}],
+                "AttributeDefinitions": [{"AttributeName": "entity_id", "AttributeType": "S"}],
+                "BillingMode": "PAY_PER_REQUEST",
+            },
+            node,
+        )
+        table = node.store.tables[view.table]
+    return table
+
+
+def item_changes(table: Table, rows: list[FeatureRow]) -> list[ItemChange]:
+    changes = []
+    for row in rows:
+        item, size, key = validated_item(table, row.item())
+        changes.append(ItemChange(table, key, store_form(item, size)))
+    return changes
+
+
+@dataclass(slots=True)
+class _Pending:
+    changes: list[ItemChange]
+    done: asyncio.Future
+
+
+class MicroBatcher:
+    """Coalesces concurrent small writes (pushes) into one storage commit.
+
+    A write waits at most ``delay`` seconds for company, or commits at once when
+    ``max_items`` are pending; each caller returns when its rows are readable.
+    """
+
+    def __init__(self, node: Node, delay: float = 0.002, max_items: int = 2000) -> None:
+        self.node = node
+        self.delay = delay
+        self.max_items = max_items
+        self._pending: list[_Pending] = []
+        self._count = 0
+        self._timer: asyncio.TimerHandle | None = None
+
+    async def write(self, changes: list[ItemChange]) -> None:
+        loop = asyncio.get_running_loop()
+        entry = _Pending(changes, loop.create_future())
+        self._pending.append(entry)
+        self._count += len(changes)
+        if self._count >= self.max_items:
+            self._flush()
+        elif self._timer is None:
+            self._timer = loop.call_later(self.delay, self._flush)
+        await entry.done
+
+    def _flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        pending, self._pending, self._count = self._pending, [], 0
+        if not pending:
+            return
+        try:
+            self.node.store.write([change for entry in pending for change in entry.changes])
+        except Exception as error:
+            for entry in pending:
+                entry.done.set_exception(error)
+            return
+        for entry in pending:
+            entry.done.set_result(None)
+
+
+async def write_rows(
+    node: Node, view: FeatureView, rows: list[FeatureRow], lane: str, arrived: float,
+    batcher: MicroBatcher | None = None,
+) -> int:
+    """Write rows of one view now (or through ``batcher``); record freshness from
+    ``arrived``, the request's arrival time."""
+    table = await feature_table(node, view)
+    changes = item_changes(table, rows)
+    if batcher is None:
+        node.store.write(changes)
+    else:
+        await batcher.write(changes)
+    freshness.record_write(view.name, lane, arrived, [row.event_seconds for row in rows])
+    return len(changes)
