@@ -40,6 +40,40 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     sync.set_defaults(run=_sync_command)
 
+    ingest = sub.add_parser("ingest", help="batch-load a Parquet file into a feature view, writing only changed rows")
+    ingest.add_argument("--file", required=True, type=Path, help="Parquet file: join keys, features, event_timestamp")
+    ingest.add_argument("--feature-view", required=True)
+    ingest.add_argument("--definitions", type=Path, default=Path(DEFINITIONS_FILE), help="definition file")
+    ingest.add_argument("--endpoint", default="http://127.0.0.1:8000", help="Dynovault (or any DynamoDB) endpoint")
+    ingest.add_argument("--region", default="us-east-1")
+    ingest.add_argument("--concurrency", type=int, default=8, help="chunks in flight (default 8)")
+    ingest.add_argument(
+        "--no-change-detection", action="store_true", help="write every row, without reading what is stored"
+    )
+    ingest.set_defaults(run=_ingest_command)
+
+
+def _ingest_command(args: argparse.Namespace) -> int:
+    import orjson
+
+    from dynovault.features.ddbclient import DynamoClient
+    from dynovault.features.definitions import load
+    from dynovault.features.ingest import Progress, ingest, parquet_columns
+
+    view = load(args.definitions).feature_views.get(args.feature_view)
+    if view is None:
+        raise SystemExit(f"{args.definitions} defines no feature view {args.feature_view!r}")
+    report = ingest(
+        DynamoClient(args.endpoint, args.region),
+        view,
+        parquet_columns(args.file),
+        detect_changes=not args.no_change_detection,
+        concurrency=args.concurrency,
+        progress=Progress(),
+    )
+    print(orjson.dumps(report.summary()).decode())
+    return 0
+
 
 def _sync_command(args: argparse.Namespace) -> int:
     from dynovault.features.definitions import save
