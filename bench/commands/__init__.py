@@ -1,0 +1,1 @@
+"""Subcommands of ``dynovault-bench``, one module each (see ``bench.cli``)."""

@@ -1,0 +1,214 @@
+"""Throughput and latency of Dynovault next to moto and a bare aiohttp ceiling.
+
+Starts three servers as processes on free ports (``dynovault serve``, ``python -m
+moto.server``, the fixed-answer ceiling of ``bench.ceiling``), preloads ~1 KB items with
+BatchWriteItem, then runs each workload (GetItem, BatchGetItem(100), PutItem, a 90/10
+get/put mix) against each server in turn:
+
+* saturation: a closed loop over several keep-alive connections; requests/s, and the CPU
+  the server and this client used (on a small machine they share the cores);
+* paced: an open loop at a fixed moderate rate (at most half the server's saturation
+  throughput); p50/p99 latency.
+
+Prints a markdown table and writes ``load.json`` and ``load.png`` into ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import os
+import platform
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+import uvloop
+from botocore.config import Config
+
+from bench import report
+from bench.report import CEILING, DYNOVAULT, MOTO
+from bench.loadgen import CpuMeter, Measurement, run_closed_loop, run_open_loop
+from bench.serverproc import ChildServer, CommandServer, ServerProcess
+from bench.workloads import (
+    BATCH_GET_KEYS,
+    BATCH_WRITE_ITEMS,
+    WORKLOADS,
+    Workload,
+    check_batch_write,
+    create_table_request,
+    item,
+    key,
+    preload_requests,
+)
+
+TABLE = "bench.items"
+_PRELOAD_CONNECTIONS = 8
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--items", type=int, default=100_000, help="items preloaded into Dynovault (default 100000)")
+    parser.add_argument(
+        "--moto-items",
+        type=int,
+        default=20_000,
+        help="items preloaded into moto, which loads slowly (default 20000, at most --items)",
+    )
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds measured per phase (default 10)")
+    parser.add_argument("--warmup", type=float, default=2.0, help="seconds of load before each measurement (default 2)")
+    parser.add_argument("--connections", type=int, default=32, help="closed-loop connections (default 32)")
+    parser.add_argument("--rate", type=float, default=1000.0, help="paced req/s for single-item workloads (default 1000)")
+    parser.add_argument("--batch-rate", type=float, default=100.0, help="paced req/s for BatchGetItem(100) (default 100)")
+    parser.add_argument(
+        "--workloads",
+        nargs="+",
+        choices=[w.name for w in WORKLOADS],
+        default=[w.name for w in WORKLOADS],
+        metavar="NAME",
+        help=f"workloads to run (default all: {', '.join(w.name for w in WORKLOADS)})",
+    )
+    parser.add_argument("--seed", type=int, default=1, help="random seed of the request pools")
+    parser.add_argument("--out", type=Path, default=Path("bench/results"), help="output directory (default bench/results)")
+
+
+def run(args: argparse.Namespace) -> int:
+    args.moto_items = min(args.moto_items, args.items)
+    return uvloop.run(_run(args))
+
+
+@dataclass
+class Target:
+    """A server under test and how many items it holds."""
+
+    name: str
+    server: ChildServer
+    items: int
+
+    @property
+    def pid(self) -> int:
+        return self.server.process.pid
+
+
+def _status(line: str) -> None:
+    """One progress line, rewritten in place on a terminal."""
+    if sys.stderr.isatty():
+        print(f"\r\033[K{line}", end="", file=sys.stderr, flush=True)
+
+
+def _done(line: str) -> None:
+    if sys.stderr.isatty():
+        print("\r\033[K", end="", file=sys.stderr)
+    print(line, file=sys.stderr, flush=True)
+
+
+def _start_servers(workdir: Path, args: argparse.Namespace) -> list[Target]:
+    dynovault = ServerProcess(workdir / "dynovault-data")
+    moto = CommandServer(MOTO, [sys.executable, "-m", "moto.server", "-p", "{port}"], workdir)
+    ceiling = CommandServer(CEILING, [sys.executable, "-m", "bench.ceiling", "--port", "{port}"], workdir,
+                            ready_path="/health")
+    targets = [Target(DYNOVAULT, dynovault, args.items), Target(MOTO, moto, args.moto_items), Target(CEILING, ceiling, 0)]
+    for target in targets:
+        target.server.start(timeout=60)
+        _done(f"started {target.name} on {target.server.url} (pid {target.pid})")
+    return targets
+
+
+def _client(url: str):
+    return boto3.client(
+        "dynamodb", endpoint_url=url, region_name="us-east-1", aws_access_key_id="bench",
+        aws_secret_access_key="bench", config=Config(retries={"max_attempts": 1}, read_timeout=60),
+    )
+
+
+async def _preload(target: Target) -> None:
+    _client(target.server.url).create_table(**create_table_request(TABLE))
+    requests = preload_requests(TABLE, target.items)
+    started = time.perf_counter()
+
+    def progress(answers: int) -> None:
+        _status(f"preloading {target.name}: {min(answers * BATCH_WRITE_ITEMS, target.items):,}/{target.items:,} items")
+
+    loaded = await run_closed_loop(
+        "127.0.0.1", target.server.port, iter(requests), _PRELOAD_CONNECTIONS, 0.0, float("inf"),
+        CpuMeter(target.pid), check_batch_write, progress,
+    )
+    if loaded.errors:
+        raise RuntimeError(f"preloading {target.name} failed: {loaded.first_error}")
+    _done(f"preloaded {target.items:,} items into {target.name} in {time.perf_counter() - started:.1f} s")
+
+
+def _verify(target: Target) -> None:
+    """Check that the server returns what was loaded before its speed means anything."""
+    client = _client(target.server.url)
+    probe = target.items // 2
+    got = client.get_item(TableName=TABLE, Key=key(probe)).get("Item")
+    if got != item(probe):
+        raise RuntimeError(f"{target.name} returned {got!r} for item {probe}")
+    keys = [key(i) for i in range(min(BATCH_GET_KEYS, target.items))]
+    answer = client.batch_get_item(RequestItems={TABLE: {"Keys": keys}})
+    if len(answer["Responses"][TABLE]) != len(keys) or answer.get("UnprocessedKeys"):
+        raise RuntimeError(f"{target.name} BatchGetItem returned {len(answer['Responses'][TABLE])} of {len(keys)} items")
+
+
+def _paced_rate(workload: Workload, args: argparse.Namespace, saturation: Measurement) -> float:
+    wanted = args.batch_rate if workload.batch else args.rate
+    return max(1.0, min(wanted, saturation.throughput / 2))
+
+
+async def _measure(workload: Workload, target: Target, pool: list[bytes], args: argparse.Namespace) -> report.Result:
+    label = f"{workload.name} on {target.name}"
+    started = time.perf_counter()
+
+    def progress(phase: str, total: float):
+        return lambda answers: _status(f"{label}: {phase} {time.perf_counter() - started:4.0f}/{total:.0f} s, {answers:,} answers")
+
+    saturation = await run_closed_loop(
+        "127.0.0.1", target.server.port, itertools.cycle(pool), args.connections, args.warmup, args.duration,
+        CpuMeter(target.pid), workload.check, progress("saturation", args.warmup + args.duration),
+    )
+    rate = _paced_rate(workload, args, saturation)
+    started = time.perf_counter()
+    paced = await run_open_loop(
+        "127.0.0.1", target.server.port, itertools.cycle(pool), rate, 1.0, args.duration,
+        CpuMeter(target.pid), workload.check, progress(f"paced at {rate:,.0f}/s", 1.0 + args.duration),
+    )
+    result = report.Result(workload.name, workload.items_per_request, target.name, target.items, saturation, rate, paced)
+    _done(f"{label}: {saturation.throughput:,.0f} req/s saturated, p99 {paced.percentile_ms(0.99):.2f} ms at {rate:,.0f}/s"
+          + (f", {saturation.errors + paced.errors} errors ({saturation.first_error or paced.first_error})"
+             if saturation.errors + paced.errors else ""))
+    return result
+
+
+async def _run(args: argparse.Namespace) -> int:
+    environment = {
+        "cpus": os.cpu_count(),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    with tempfile.TemporaryDirectory(prefix="dynovault-bench-") as workdir:
+        targets = _start_servers(Path(workdir), args)
+        try:
+            for target in targets[:2]:
+                await _preload(target)
+                _verify(target)
+            results = []
+            for workload in (w for w in WORKLOADS if w.name in args.workloads):
+                for target in targets:
+                    pool = workload.requests(TABLE, target.items or args.items, args.seed)
+                    results.append(await _measure(workload, target, pool, args))
+        finally:
+            for target in targets:
+                target.server.stop()
+    settings = {name: value for name, value in vars(args).items() if name not in ("run", "command")}
+    settings["out"] = str(args.out)
+    summary = report.Report(environment, settings, results)
+    print(summary.markdown())
+    summary.write(args.out)
+    _done(f"wrote {args.out / 'load.json'} and {args.out / 'load.png'}")
+    return 0

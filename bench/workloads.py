@@ -1,0 +1,132 @@
+"""The benchmark's data and requests: ~1 KB items shaped like feature rows, and pools of
+pre-built raw HTTP requests for each workload.
+
+Requests carry a static SigV4-shaped Authorization header: the servers under test accept
+any signature by default (as DynamoDB Local does), and signing per request would measure
+the client instead of the server.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import orjson
+
+from bench.loadgen import Response
+
+ITEM_BYTES = 1000
+BATCH_GET_KEYS = 100
+BATCH_WRITE_ITEMS = 25
+_SIGNED_AT = datetime.now(UTC)
+_HEAD = (
+    "POST / HTTP/1.1\r\n"
+    "Host: localhost\r\n"
+    "Content-Type: application/x-amz-json-1.0\r\n"
+    "X-Amz-Target: DynamoDB_20120810.{operation}\r\n"
+    f"X-Amz-Date: {_SIGNED_AT:%Y%m%dT%H%M%SZ}\r\n"
+    f"Authorization: AWS4-HMAC-SHA256 Credential=bench/{_SIGNED_AT:%Y%m%d}/us-east-1/dynamodb/aws4_request, "
+    "SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=" + "0" * 64 + "\r\n"
+    "Content-Length: {length}\r\n"
+    "\r\n"
+)
+
+
+def raw_request(operation: str, body: dict) -> bytes:
+    payload = orjson.dumps(body)
+    return _HEAD.format(operation=operation, length=len(payload)).encode() + payload
+
+
+def key_text(index: int) -> str:
+    return f"user#{index:08d}"
+
+
+def key(index: int) -> dict:
+    return {"pk": {"S": key_text(index)}}
+
+
+def item(index: int) -> dict:
+    """Item ``index``: a feature row padded to about ``ITEM_BYTES`` of wire JSON."""
+    row = {
+        "pk": {"S": key_text(index)},
+        "event_ts": {"S": "2026-11-25 04:42:03+00:00"},
+        "clicks": {"N": str(index * 7 % 10007)},
+        "country": {"S": ("US", "DE", "JP", "BR")[index % 4]},
+        "tags": {"SS": ["new", "mobile", "returning"]},
+        "values": {"M": {f"feat{i}": {"N": str(index + i)} for i in range(10)}},
+    }
+    padding = ITEM_BYTES - len(orjson.dumps(row)) - len(',"payload":{"S":""}')
+    row["payload"] = {"S": "x" * max(0, padding)}
+    return row
+
+
+def create_table_request(table: str) -> dict:
+    return {
+        "TableName": table,
+        "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+        "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+        "BillingMode": "PAY_PER_REQUEST",
+    }
+
+
+def preload_requests(table: str, count: int) -> list[bytes]:
+    """BatchWriteItem requests that write items ``0..count-1``."""
+    return [
+        raw_request("BatchWriteItem", {"RequestItems": {table: [
+            {"PutRequest": {"Item": item(i)}} for i in range(start, min(start + BATCH_WRITE_ITEMS, count))
+        ]}})
+        for start in range(0, count, BATCH_WRITE_ITEMS)
+    ]
+
+
+def check_batch_write(response: Response) -> str | None:
+    unprocessed = orjson.loads(response.body).get("UnprocessedItems")
+    return f"unprocessed items: {str(unprocessed)[:200]}" if unprocessed else None
+
+
+def _get_item(table: str, count: int, rng: random.Random) -> bytes:
+    return raw_request("GetItem", {"TableName": table, "Key": key(rng.randrange(count))})
+
+
+def _put_item(table: str, count: int, rng: random.Random) -> bytes:
+    return raw_request("PutItem", {"TableName": table, "Item": item(rng.randrange(count))})
+
+
+def _batch_get_item(table: str, count: int, rng: random.Random) -> bytes:
+    indexes = rng.sample(range(count), min(BATCH_GET_KEYS, count))
+    return raw_request("BatchGetItem", {"RequestItems": {table: {"Keys": [key(i) for i in indexes]}}})
+
+
+def _mixed(table: str, count: int, rng: random.Random) -> bytes:
+    return (_put_item if rng.random() < 0.1 else _get_item)(table, count, rng)
+
+
+def _check_found(response: Response) -> str | None:
+    return None if b'"Item"' in response.body else f"item not found: {response.body[:200]!r}"
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One kind of load: how to build its requests and how to check an answer."""
+
+    name: str
+    items_per_request: int
+    build_one: Callable[[str, int, random.Random], bytes]
+    pool_size: int
+    check: Callable[[Response], str | None] | None
+    batch: bool = False
+
+    def requests(self, table: str, item_count: int, seed: int) -> list[bytes]:
+        """A pool of distinct requests over items ``0..item_count-1``, cycled by the load."""
+        rng = random.Random(seed)
+        return [self.build_one(table, item_count, rng) for _ in range(self.pool_size)]
+
+
+WORKLOADS = (
+    Workload("GetItem", 1, _get_item, 20_000, _check_found),
+    Workload("BatchGetItem(100)", BATCH_GET_KEYS, _batch_get_item, 1_000, None, batch=True),
+    Workload("PutItem", 1, _put_item, 10_000, None),
+    Workload("90/10 get/put", 1, _mixed, 20_000, None),
+)
