@@ -6,6 +6,7 @@ the part under test."""
 from __future__ import annotations
 
 import http.client
+import zlib
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -16,6 +17,7 @@ from botocore.credentials import Credentials
 
 TARGET_PREFIX = "DynamoDB_20120810."
 CONTENT_TYPE = "application/x-amz-json-1.0"
+ERROR_PREFIX = "com.amazonaws.dynamodb.v20120810#"
 
 
 @dataclass
@@ -31,6 +33,25 @@ class Reply:
     def error_code(self) -> str:
         """The code after ``#`` in ``__type``, which is what botocore reports."""
         return self.json()["__type"].rpartition("#")[2]
+
+
+def assert_well_formed(reply: Reply) -> None:
+    """Headers every DynamoDB response carries, whatever the outcome."""
+    assert reply.headers["Content-Type"] == CONTENT_TYPE
+    assert reply.headers["x-amzn-RequestId"]
+    assert int(reply.headers["x-amz-crc32"]) == zlib.crc32(reply.body)
+
+
+def assert_dynamodb_answer(reply: Reply) -> None:
+    """A success, or a client error shaped as DynamoDB shapes it; never a server error."""
+    assert reply.status < 500, reply.body[:2000]
+    assert_well_formed(reply)
+    body = reply.json()
+    assert isinstance(body, dict)
+    if reply.status != 200:
+        assert reply.status in (400, 413), reply.status
+        assert body["__type"].startswith(ERROR_PREFIX), body
+        assert isinstance(body["message"], str) and body["message"], body
 
 
 class RawClient:

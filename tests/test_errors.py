@@ -5,16 +5,14 @@ compared with what DynamoDB answers for the same requests."""
 from __future__ import annotations
 
 import urllib.request
-import zlib
 
 import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from tests.rawhttp import RawClient, Reply
+from tests.rawhttp import ERROR_PREFIX, RawClient, Reply, assert_well_formed
 
-ERROR_PREFIX = "com.amazonaws.dynamodb.v20120810#"
 MAX_REQUEST_BYTES = 16 * 1024 * 1024
 
 
@@ -34,13 +32,6 @@ def unchecked(server):
         region_name="us-east-1",
         config=Config(parameter_validation=False, retries={"max_attempts": 1}),
     )
-
-
-def assert_well_formed(reply: Reply) -> None:
-    """Headers every DynamoDB response carries, whatever the outcome."""
-    assert reply.headers["Content-Type"] == "application/x-amz-json-1.0"
-    assert reply.headers["x-amzn-RequestId"]
-    assert int(reply.headers["x-amz-crc32"]) == zlib.crc32(reply.body)
 
 
 def assert_error(reply: Reply, code: str, message: str | None = None, status: int = 400) -> None:

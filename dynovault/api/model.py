@@ -15,10 +15,12 @@ import botocore.loaders
 
 from dynovault.errors import SerializationException, ValidationException
 
-# Shapes whose contents are checked with DynamoDB's own messages where they are used: the
-# attribute codec checks values and items, key validation checks keys against the table's
-# schema. Walking them here too would double the cost of the hot paths (100 keys a batch).
-_OPAQUE_SHAPES = frozenset({"AttributeValue", "Key", "PutItemInputAttributeMap", "AttributeMap"})
+# Shapes whose contents are checked with DynamoDB's own messages by the attribute codec.
+_OPAQUE_SHAPES = frozenset({"AttributeValue"})
+# Maps of attribute values whose entries key validation and the attribute codec check where
+# they are used; here only their JSON type is. Walking their entries twice would double the
+# cost of the hot paths (100 keys a batch).
+_SHALLOW_MAPS = frozenset({"Key", "PutItemInputAttributeMap", "AttributeMap"})
 _MAX_REPORTED = 10
 # Members DynamoDB requires although the model marks them optional: they became optional
 # only for creating a replica from ``GlobalTableSourceArn``, which this server does not do.
@@ -131,6 +133,10 @@ class _Checker:
 
     def check(self, shape_name: str, value: Any, path: str) -> None:
         if shape_name in _OPAQUE_SHAPES:
+            return
+        if shape_name in _SHALLOW_MAPS:
+            if not isinstance(value, dict):
+                raise _type_mismatch("map", value)
             return
         shape = self.shape(shape_name, value)
         kind = shape["type"]

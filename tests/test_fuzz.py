@@ -1,0 +1,228 @@
+"""Random malformed requests over HTTP never produce a server error.
+
+Requests are drawn from botocore's model of each operation the server implements (mostly
+well-typed, sometimes not), with random AttributeValues valid and invalid, plus garbage
+bodies, arbitrary JSON and wrong targets. Every answer must be a success or a DynamoDB
+client error with the right shape. The fuzzer has a server of its own, so the tables it
+creates and deletes never meet other tests.
+"""
+
+from __future__ import annotations
+
+import base64
+import pkgutil
+import string
+from functools import cache
+
+import boto3
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+import dynovault.api.ops
+from bench.serverproc import ServerProcess
+from dynovault.api.model import service_model
+from tests.rawhttp import TARGET_PREFIX, RawClient, assert_dynamodb_answer
+
+SHAPES = service_model()["shapes"]
+OPERATIONS = sorted(
+    "".join(part.capitalize() for part in module.name.split("_"))
+    for module in pkgutil.iter_modules(dynovault.api.ops.__path__)
+)
+TABLES = ("fuzz_hash", "fuzz_range")
+ATTRIBUTE_NAMES = ("pk", "sk", "v", "#n", "a.b", "")
+FUZZ_SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@pytest.fixture(scope="module")
+def raw(tmp_path_factory):
+    proc = ServerProcess(tmp_path_factory.mktemp("fuzz") / "data").start()
+    ddb = boto3.client("dynamodb", endpoint_url=proc.url, region_name="us-east-1")
+    _create(ddb, "fuzz_hash", [("pk", "HASH", "S")])
+    _create(ddb, "fuzz_range", [("pk", "HASH", "S"), ("sk", "RANGE", "N")])
+    ddb.put_item(TableName="fuzz_hash", Item={"pk": {"S": "a"}, "v": {"M": {"b": {"L": [{"N": "1"}]}}}})
+    ddb.put_item(TableName="fuzz_range", Item={"pk": {"S": "a"}, "sk": {"N": "1"}, "v": {"SS": ["x", "y"]}})
+    client = RawClient(proc.url)
+    yield client
+    client.close()
+    proc.stop()
+
+
+def _create(ddb, name: str, keys: list[tuple[str, str, str]]) -> None:
+    ddb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": attribute, "KeyType": role} for attribute, role, _ in keys],
+        AttributeDefinitions=[{"AttributeName": attribute, "AttributeType": kind} for attribute, _, kind in keys],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
+# --- JSON values of any shape -------------------------------------------------------------
+
+json_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**63), max_value=2**64 - 1),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=12),
+)
+any_json = st.recursive(
+    json_scalars,
+    lambda children: st.one_of(
+        st.lists(children, max_size=4), st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+def mostly(strategy: st.SearchStrategy, otherwise: st.SearchStrategy = any_json) -> st.SearchStrategy:
+    """``strategy`` nineteen times in twenty, ``otherwise`` the rest: wrong types stop
+    validation early, so most values must be well-typed for requests to reach handlers."""
+    return st.integers(0, 19).flatmap(lambda roll: otherwise if roll == 0 else strategy)
+
+
+# --- AttributeValues, valid and not --------------------------------------------------------
+
+numbers = st.one_of(
+    st.integers(min_value=-(10**40), max_value=10**40).map(str),
+    st.decimals(allow_nan=False, allow_infinity=False, places=None).map(str),
+    st.sampled_from(["1E+126", "1e-131", "9.9999999999999999999999999999999999999E+125", "NaN", "Infinity",
+                     "", " 1", "1_000", "0x10", "-0", "1" * 39, "0.0000000000000000000000000000000000000001"]),
+)
+binaries = st.one_of(
+    st.binary(max_size=16).map(lambda raw: base64.b64encode(raw).decode()),
+    st.text(alphabet=string.ascii_letters + "+/=!", max_size=8),
+)
+key_text = st.one_of(st.sampled_from(["a", "b", ""]), st.text(max_size=20), st.just("x" * 2049))
+scalar_values = st.one_of(
+    st.builds(lambda text: {"S": text}, key_text),
+    st.builds(lambda number: {"N": number}, numbers),
+    st.builds(lambda blob: {"B": blob}, binaries),
+    st.builds(lambda flag: {"BOOL": flag}, st.booleans()),
+    st.builds(lambda flag: {"NULL": flag}, st.booleans()),
+    st.builds(lambda texts: {"SS": texts}, st.lists(st.text(max_size=4), max_size=4)),
+    st.builds(lambda values: {"NS": values}, st.lists(numbers, max_size=4)),
+    st.builds(lambda blobs: {"BS": blobs}, st.lists(binaries, max_size=3)),
+    st.sampled_from([{}, {"S": "a", "N": "1"}, {"X": "1"}, {"S": 5}, {"N": 1}, {"B": 1}, {"BOOL": "true"},
+                     {"NULL": None}, {"SS": "a"}, {"L": "x"}, {"M": []}, {"S": None}, {"NS": [1]}]),
+    json_scalars,
+)
+attribute_values = st.recursive(
+    scalar_values,
+    lambda children: st.one_of(
+        st.builds(lambda values: {"L": values}, st.lists(children, max_size=4)),
+        st.builds(lambda members: {"M": members}, st.dictionaries(st.sampled_from(ATTRIBUTE_NAMES), children)),
+    ),
+    max_leaves=10,
+)
+
+
+# --- Values of a model shape -----------------------------------------------------------------
+
+# Members whose values are better drawn from a small set that reaches real tables and keys.
+_MEMBER_VALUES = {
+    "TableName": st.sampled_from([*TABLES, "missing_table", "ab", "arn:aws:dynamodb:us-east-1:0:table/fuzz_hash"]),
+    "IndexName": st.sampled_from(["by_v", "ab"]),
+    "AttributeName": st.sampled_from(ATTRIBUTE_NAMES),
+    "KeyType": st.sampled_from(["HASH", "RANGE", "hash"]),
+    "AttributeType": st.sampled_from(["S", "N", "B", "BOOL"]),
+}
+_EXPRESSIONS = st.sampled_from(["pk", "#n", "v.b[0]", "v, pk", "a.b[", "#missing", "pk = :v", ""])
+
+
+@cache
+def shape_values(shape_name: str) -> st.SearchStrategy:
+    """Values for a model shape, mostly well-typed; recursive shapes resolve lazily."""
+    if shape_name == "AttributeValue":
+        return attribute_values
+    return st.deferred(lambda: mostly(_well_typed(shape_name)))
+
+
+def _well_typed(shape_name: str) -> st.SearchStrategy:
+    shape = SHAPES[shape_name]
+    kind = shape["type"]
+    if kind == "structure":
+        return _structure(shape)
+    if kind == "list":
+        return st.lists(shape_values(shape["member"]["shape"]), max_size=min(shape.get("max", 4), 4) + 1)
+    if kind == "map":
+        keys = _MEMBER_VALUES.get(shape["key"]["shape"], st.text(max_size=6))
+        return st.dictionaries(keys, shape_values(shape["value"]["shape"]), max_size=3)
+    if kind == "string":
+        if "enum" in shape:
+            return st.sampled_from([*shape["enum"], "bogus"])
+        return _MEMBER_VALUES.get(shape_name, st.one_of(_EXPRESSIONS, st.text(max_size=16)))
+    if kind in ("integer", "long"):
+        return st.one_of(st.integers(-2, 30), st.integers(-(2**63), 2**63 - 1))
+    if kind == "boolean":
+        return st.booleans()
+    if kind in ("double", "timestamp"):
+        return st.one_of(st.integers(0, 2**40), st.floats(allow_nan=False, allow_infinity=False))
+    return binaries
+
+
+def _structure(shape: dict) -> st.SearchStrategy:
+    members = shape["members"]
+    required = set(shape.get("required", ()))
+    return st.fixed_dictionaries(
+        {name: _member(name, spec["shape"]) for name, spec in members.items() if name in required},
+        optional={name: _member(name, spec["shape"]) for name, spec in members.items() if name not in required},
+    )
+
+
+def _member(name: str, shape_name: str) -> st.SearchStrategy:
+    if name in _MEMBER_VALUES and SHAPES[shape_name]["type"] == "string":
+        return mostly(_MEMBER_VALUES[name])
+    return shape_values(shape_name)
+
+
+def requests_for(operation: str) -> st.SearchStrategy:
+    return shape_values(service_model()["operations"][operation]["input"]["shape"])
+
+
+# --- Properties ---------------------------------------------------------------------------
+
+@FUZZ_SETTINGS
+@given(st.sampled_from(OPERATIONS).flatmap(lambda op: st.tuples(st.just(op), requests_for(op))))
+def test_model_shaped_requests_never_fail_the_server(raw, operation_and_request):
+    operation, request = operation_and_request
+    assert_dynamodb_answer(raw.call(operation, request))
+
+
+@FUZZ_SETTINGS
+@given(st.sampled_from(["GetItem", "PutItem", "DeleteItem"]), st.sampled_from(TABLES),
+       st.dictionaries(st.sampled_from(ATTRIBUTE_NAMES), attribute_values, max_size=4))
+def test_random_attribute_values_never_fail_the_server(raw, operation, table, attributes):
+    member = "Item" if operation == "PutItem" else "Key"
+    assert_dynamodb_answer(raw.call(operation, {"TableName": table, member: attributes}))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from(OPERATIONS), any_json)
+def test_arbitrary_json_never_fails_the_server(raw, operation, document):
+    assert_dynamodb_answer(raw.call(operation, document))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from(OPERATIONS), st.binary(max_size=64))
+def test_garbage_bodies_never_fail_the_server(raw, operation, body):
+    assert_dynamodb_answer(raw.post(body, target=TARGET_PREFIX + operation))
+
+
+header_text = st.text(alphabet=string.ascii_letters + string.digits + "._-:/ ", max_size=40)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.one_of(
+        st.none(),
+        header_text,
+        header_text.map(lambda suffix: TARGET_PREFIX + suffix),
+        st.sampled_from(OPERATIONS).map(lambda operation: TARGET_PREFIX + operation.lower()),
+    )
+)
+def test_wrong_targets_are_unknown_operations(raw, target):
+    assume(target is None or target.removeprefix(TARGET_PREFIX) not in OPERATIONS)
+    reply = raw.post(b"{}", target=target)
+    assert_dynamodb_answer(reply)
+    assert reply.error_code == "UnknownOperationException"
