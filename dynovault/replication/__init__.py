@@ -30,7 +30,7 @@ def install(app: web.Application, node: Node, config: ReplicationConfig | None =
     replicator = Replicator(node, config or ReplicationConfig())
     app[REPLICATOR_KEY] = replicator
     app.on_startup.append(replicator.start)
-    app.on_cleanup.append(replicator.stop)
+    app.on_shutdown.append(replicator.stop)
     COLLECTOR.status = replicator.status
     app.router.add_get(protocol.STREAM_PATH, lambda request: replicator.leader.stream(request))
     app.router.add_get(protocol.CHECKPOINT_PATH, lambda request: replicator.leader.checkpoint(request))

@@ -69,16 +69,27 @@ class Follower:
             try:
                 await self._stream()
             except BootstrapRequired:
-                await self._bootstrap()
-                backoff = BACKOFF_FIRST
-                continue
+                if await self._attempt(self._bootstrap()):
+                    backoff = BACKOFF_FIRST
+                    continue
             except Exception as error:  # any failure of one session: reconnect and resume from our LSN
-                self.last_error = f"{type(error).__name__}: {error}"
-                log.warning("replication stream interrupted", extra={"error": self.last_error})
+                self._failed(error)
             finally:
                 self.connected = False
             await asyncio.sleep(backoff * random.uniform(0.5, 1.0))
             backoff = min(BACKOFF_MAX, backoff * 2)
+
+    async def _attempt(self, step) -> bool:
+        try:
+            await step
+        except Exception as error:
+            self._failed(error)
+            return False
+        return True
+
+    def _failed(self, error: Exception) -> None:
+        self.last_error = f"{type(error).__name__}: {error}"
+        log.warning("replication interrupted", extra={"error": self.last_error})
 
     async def _stream(self) -> None:
         store = self._store()

@@ -18,7 +18,7 @@ from dynovault.storage.replog import LogRecord
 
 log = logging.getLogger(__name__)
 
-_YIELD_EVERY = 5000  # records read between yields to the event loop, so serving goes on
+_CHUNK = 5000  # records read between yields to the event loop, so serving goes on
 
 
 class LogRetention:
@@ -55,29 +55,41 @@ class LogRetention:
 
     async def _count_new(self, store: Store) -> None:
         last_lsn = store.last_lsn
-        for count, (lsn, raw) in enumerate(store.iterate_log(self._counted_through + 1), 1):
-            if lsn > last_lsn:
-                break
-            self.retained_bytes += len(raw)
-            self._counted_through = lsn
-            if count % _YIELD_EVERY == 0:
-                await asyncio.sleep(0)
+        while self._counted_through < last_lsn:
+            chunk = _read_chunk(store, self._counted_through + 1, last_lsn)
+            if not chunk:
+                return
+            self.retained_bytes += sum(len(raw) for _, raw in chunk)
+            self._counted_through = chunk[-1][0]
+            await asyncio.sleep(0)
 
     async def _cutoff(self, store: Store) -> tuple[int, int]:
         """The first LSN to keep and the bytes of the records before it. The last
-        record always stays."""
+        record always stays, and only records already counted are dropped."""
         oldest_allowed_us = (time.time() - self.max_age_seconds) * 1e6
         excess = self.retained_bytes - self.max_bytes
         dropped_bytes = 0
         cutoff = store.oldest_lsn
-        for count, (lsn, raw) in enumerate(store.iterate_log(cutoff), 1):
-            if lsn >= min(store.last_lsn, self._counted_through):
-                break
-            too_old = LogRecord.decode(raw).commit_time_us < oldest_allowed_us
-            if dropped_bytes >= excess and not too_old:
-                break
-            dropped_bytes += len(raw)
-            cutoff = lsn + 1
-            if count % _YIELD_EVERY == 0:
-                await asyncio.sleep(0)
+        limit = min(store.last_lsn, self._counted_through)
+        while chunk := _read_chunk(store, cutoff, limit - 1):
+            for lsn, raw in chunk:
+                too_old = LogRecord.decode(raw).commit_time_us < oldest_allowed_us
+                if dropped_bytes >= excess and not too_old:
+                    return cutoff, dropped_bytes
+                dropped_bytes += len(raw)
+                cutoff = lsn + 1
+            await asyncio.sleep(0)
         return cutoff, dropped_bytes
+
+
+def _read_chunk(store: Store, from_lsn: int, through_lsn: int) -> list[tuple[int, bytes]]:
+    """Up to ``_CHUNK`` records in ``[from_lsn, through_lsn]``, read with no iterator left
+    open (a bootstrap may replace the store while this task waits)."""
+    chunk = []
+    for lsn, raw in store.iterate_log(from_lsn):
+        if lsn > through_lsn:
+            break
+        chunk.append((lsn, raw))
+        if len(chunk) >= _CHUNK:
+            break
+    return chunk

@@ -7,6 +7,7 @@ each read-modify-write (conditional writes, counters) atomic with respect to oth
 
 from __future__ import annotations
 
+import gc
 import logging
 import shutil
 import struct
@@ -370,12 +371,21 @@ class Store:
         its place and return the store opened there. A crash midway leaves no data
         directory, which a follower answers by bootstrapping again."""
         sync = self._write_options.sync
-        self.close()
+        self._release()
         retired = self.path.parent / f".{self.path.name}.retired-{uuid.uuid4().hex}"
         self.path.rename(retired)
         checkpoint.rename(self.path)
         shutil.rmtree(retired, ignore_errors=True)
         return Store(self.path, sync=sync)
+
+    def _release(self) -> None:
+        """Close the database and drop every handle into it: RocksDB keeps its directory
+        locked until the last column family and iterator object is gone."""
+        self.close()
+        self.tables.clear()
+        self._handles.clear()
+        self.db = self._catalog = self._stats = self.replog = self.meta = None
+        gc.collect()
 
 
 class LogGapError(Exception):
