@@ -25,7 +25,7 @@ steps = st.lists(
         st.tuples(st.just("restart"), st.integers(0, 1), st.booleans()),
     ),
     min_size=1,
-    max_size=14,
+    max_size=10,
 )
 
 _examples = itertools.count()
@@ -38,7 +38,7 @@ def cluster(tmp_path_factory):
     running.stop()
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=steps)
 def test_replicas_end_identical(cluster, steps):
     example = next(_examples)
