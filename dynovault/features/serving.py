@@ -8,7 +8,6 @@ values, statuses and event timestamps.
 
 from __future__ import annotations
 
-import base64
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -132,36 +131,68 @@ def _entity_ids(view: FeatureView, entities: dict[str, list], rows: int) -> list
         raise FeatureRequestError(f"feature view {view.name!r}: {error}") from None
 
 
+_MISSING = object()
+
+
 def _read_view(store: Store, group: ViewRequest, entities: dict[str, list], rows: int, now: float) -> list[dict]:
+    """The view's feature columns for every entity row: one multi-get, then per found
+    item one JSON parse and a cached decode per value, built row-wise and transposed."""
     view, features = group.view, group.features
-    columns = [
-        {"values": [None] * rows, "statuses": [NOT_FOUND] * rows, "event_timestamps": [EPOCH] * rows}
-        for _ in features
-    ]
+    width = len(features)
+    absent_row = ((None,) * width, (NOT_FOUND,) * width, (EPOCH,) * width)
     table = store.tables.get(view.table)
     if table is None or not rows:
-        return columns
+        return _transpose([absent_row] * rows, width)
     ids = _entity_ids(view, entities, rows)
     raws = store.get_many(table, [table.schema.encode({table.schema.hash_name: {"S": i}}) for i in ids])
-    ages: list[float] = []
-    for row, raw in enumerate(raws):
+    present, outside = (PRESENT,) * width, (OUTSIDE_MAX_AGE,) * width
+    decode = feast_values.decode_base64
+    found_events: list[float] = []
+    row_parts = []
+    for raw in raws:
         if raw is None:
+            row_parts.append(absent_row)
             continue
         item = orjson.loads(stored_json(raw))
         stored = item.get("values", {}).get("M", {})
         timestamp, event_seconds = event_time(item.get("event_ts", {}).get("S", ""))
-        ages.append(event_seconds)
+        found_events.append(event_seconds)
+        encoded = [stored.get(feature) for feature in features]
+        natives = [decode(value["B"]) if value is not None else _MISSING for value in encoded]
         expired = view.ttl_seconds > 0 and now - event_seconds > view.ttl_seconds
-        for column, feature in zip(columns, features):
-            encoded = stored.get(feature)
-            if encoded is None:
-                continue
-            value = feast_values.decode(base64.b64decode(encoded["B"]))
-            column["values"][row] = value
-            column["statuses"][row] = OUTSIDE_MAX_AGE if expired else NULL_VALUE if value is None else PRESENT
-            column["event_timestamps"][row] = timestamp
-    freshness.record_served(view.name, now, ages)
-    return columns
+        if None in natives or _MISSING in natives:
+            row_parts.append(_row_with_gaps(natives, timestamp, expired))
+        else:
+            row_parts.append((natives, outside if expired else present, (timestamp,) * width))
+    freshness.record_served(view.name, now, found_events)
+    return _transpose(row_parts, width)
+
+
+def _row_with_gaps(natives: list, timestamp: str, expired: bool) -> tuple[list, list, list]:
+    """A found item some of whose features are null or were never written."""
+    values, statuses, stamps = [], [], []
+    for native in natives:
+        if native is _MISSING:
+            values.append(None)
+            statuses.append(NOT_FOUND)
+            stamps.append(EPOCH)
+            continue
+        values.append(native)
+        statuses.append(OUTSIDE_MAX_AGE if expired else NULL_VALUE if native is None else PRESENT)
+        stamps.append(timestamp)
+    return values, statuses, stamps
+
+
+def _transpose(row_parts: list[tuple], width: int) -> list[dict]:
+    if not row_parts:
+        return [{"values": [], "statuses": [], "event_timestamps": []} for _ in range(width)]
+    values = zip(*(part[0] for part in row_parts))
+    statuses = zip(*(part[1] for part in row_parts))
+    stamps = zip(*(part[2] for part in row_parts))
+    return [
+        {"values": column_values, "statuses": column_statuses, "event_timestamps": column_stamps}
+        for column_values, column_statuses, column_stamps in zip(values, statuses, stamps)
+    ]
 
 
 @lru_cache(maxsize=65536)
