@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import urllib.error
 
@@ -269,8 +271,11 @@ def test_promotion_after_leader_kill_loses_no_acknowledged_write(tmp_path, track
         writer.wait_refused()
         acknowledged = set(tracked["promoted"])
         new_leader, other = sync.followers
-        post_json(new_leader.url + "/admin/promote", {})
-        post_json(other.url + "/admin/follow", {"leader": new_leader.url})
+        promoted = subprocess.run(
+            [sys.executable, "-m", "dynovault", "promote", new_leader.url, "--followers", other.url],
+            capture_output=True, text=True, check=True,
+        )
+        assert f"{new_leader.url}: leader, epoch 2" in promoted.stdout
         new_client = client_for(new_leader.url)
         held = {row["pk"]["S"] for row in _items(new_client, "promoted", acknowledged)}
         assert acknowledged <= held

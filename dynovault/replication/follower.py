@@ -108,7 +108,9 @@ class Follower:
                 raise BootstrapRequired()
             if answer["type"] != "stream":
                 raise ConnectionError(f"leader refused: {answer.get('reason')}")
-            self._adopt_history(History.from_json(answer["history"]))
+            leader_history = History.from_json(answer["history"])
+            _check_continuable(known, leader_history, store.last_lsn)
+            self._adopt_history(leader_history)
             self.leader_lsn = answer["lsn"]
             self.connected = True
             self.last_error = None
@@ -188,6 +190,17 @@ class Follower:
             "lag_seconds": self.lag_seconds(),
             "last_error": self.last_error,
         }
+
+
+def _check_continuable(known: History | None, leader_history: History, last_lsn: int) -> None:
+    """Our own check of what the leader decided: never take records from a leader of an
+    older epoch, and never append its records to a log it does not contain."""
+    if known is None or last_lsn == 0:
+        return
+    if leader_history.epoch < known.epoch:
+        raise ConnectionError(f"leader's epoch {leader_history.epoch} is older than ours ({known.epoch})")
+    if not leader_history.contains(known.cluster, known.epoch, last_lsn):
+        raise BootstrapRequired()
 
 
 async def _receive_file(stream: aiohttp.StreamReader, path: Path, size: int) -> None:
