@@ -52,6 +52,21 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     ingest.set_defaults(run=_ingest_command)
 
+    demo = sub.add_parser("demo", help="load a Dash-like ranking dataset through all three lanes and query it")
+    demo.add_argument("--endpoint", default="http://127.0.0.1:8000", help="a running 'dynovault serve'")
+    demo.add_argument(
+        "--definitions",
+        type=Path,
+        default=Path("data") / DEFINITIONS_FILE,
+        help=f"the server's definition file, overwritten with the demo's (default data/{DEFINITIONS_FILE})",
+    )
+    demo.add_argument("--users", type=int, default=500)
+    demo.add_argument("--documents", type=int, default=5000)
+    demo.add_argument("--candidates", type=int, default=20, help="documents in the example ranking request")
+    demo.add_argument("--show", type=int, default=3, help="candidates printed from the response")
+    demo.add_argument("--seed", type=int, default=7)
+    demo.set_defaults(run=_demo_command)
+
 
 def _ingest_command(args: argparse.Namespace) -> int:
     import orjson
@@ -72,6 +87,15 @@ def _ingest_command(args: argparse.Namespace) -> int:
         progress=Progress(),
     )
     print(orjson.dumps(report.summary()).decode())
+    return 0
+
+
+def _demo_command(args: argparse.Namespace) -> int:
+    from dynovault.features import demo
+
+    example = demo.run(args.endpoint, args.definitions, args.users, args.documents, args.candidates, args.seed)
+    print()
+    print(demo.show(example, args.show))
     return 0
 
 
