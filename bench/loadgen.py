@@ -187,6 +187,7 @@ class _Driver:
         self.latencies: list[float] = []
         self.answers = 0
         self.outstanding = 0
+        self.sending_done = False
         self.drained = self.loop.create_future()
 
     async def connect(self) -> Connection:
@@ -257,7 +258,7 @@ class _Driver:
         return self.loop.create_task(tick())
 
     def check_drained(self) -> None:
-        if self.outstanding == 0 and not self.drained.done():
+        if self.sending_done and self.outstanding == 0 and not self.drained.done():
             self.drained.set_result(None)
 
     def measurement(self, meter: CpuMeter) -> Measurement:
@@ -276,14 +277,14 @@ class _ClosedLoop(_Driver):
     def __init__(self, host: str, port: int, requests: Iterator[bytes], on_answer) -> None:
         super().__init__(host, port, on_answer)
         self.requests_source = requests
-        self.stopping = False
 
     def counts(self, started: float, answered: float) -> bool:
         return self.window_start <= answered <= self.window_end
 
     def release(self, connection: Connection | None, now: float) -> None:
-        raw = None if self.stopping else next(self.requests_source, None)
+        raw = None if self.sending_done else next(self.requests_source, None)
         if raw is None:
+            self.sending_done = True
             if connection is not None:
                 connection.transport.close()
             self.check_drained()
@@ -320,7 +321,7 @@ async def run_closed_loop(
         pass
     meter.end()
     driver.window_end = time.perf_counter()
-    driver.stopping = True
+    driver.sending_done = True
     await driver.drained
     if ticker:
         ticker.cancel()
@@ -395,6 +396,7 @@ async def run_open_loop(
             sent += 1
         await asyncio.sleep(max(0.0, start + sent / rate - time.perf_counter()))
     meter.end()
+    driver.sending_done = True
     driver.check_drained()
     await driver.drained
     driver.window_end = stop

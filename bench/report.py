@@ -42,6 +42,11 @@ def _ratio(numerator: float, denominator: float) -> float | None:
     return numerator / denominator if denominator else None
 
 
+def _per_cpu_second(measurement: Measurement) -> float:
+    """Requests per CPU-second of the server: steadier than req/s on a shared machine."""
+    return measurement.requests / measurement.server_cpu_seconds if measurement.server_cpu_seconds else 0.0
+
+
 def _format_ratio(value: float | None) -> str:
     return "–" if value is None else f"{value:.2f}×" if value < 10 else f"{value:.0f}×"
 
@@ -58,7 +63,9 @@ class Report:
         return result.saturation.throughput if result else 0.0
 
     def vs(self, result: Result, other: str) -> float | None:
-        if result.server == other:
+        """Throughput relative to ``other`` on the same workload; the ceiling answers a
+        fixed 1 KB body, so it is a yardstick only for single-item requests."""
+        if result.server == other or (CEILING in (other, result.server) and result.items_per_request > 1):
             return None
         return _ratio(result.saturation.throughput, self._throughput(result.workload, other))
 
@@ -84,16 +91,17 @@ class Report:
 
     def markdown(self) -> str:
         lines = [
-            "| workload | server | items loaded | req/s | items/s | server CPU | client CPU "
-            "| vs ceiling | vs moto | paced req/s | p50 ms | p99 ms | errors |",
-            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "| workload | server | items loaded | req/s | items/s | server CPU | req per server CPU-s "
+            "| client CPU | vs ceiling | vs moto | paced req/s | p50 ms | p99 ms | errors |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for r in self.results:
             sat, paced = r.saturation, r.paced
             lines.append(
                 f"| {r.workload} | {r.server} | {r.items_loaded:,} | {sat.throughput:,.0f} "
                 f"| {sat.throughput * r.items_per_request:,.0f} "
-                f"| {sat.server_cpu_seconds / sat.seconds:.2f} | {sat.client_cpu_seconds / sat.seconds:.2f} "
+                f"| {sat.server_cpu_seconds / sat.seconds:.2f} | {_per_cpu_second(sat):,.0f} "
+                f"| {sat.client_cpu_seconds / sat.seconds:.2f} "
                 f"| {_format_ratio(self.vs(r, CEILING))} | {_format_ratio(self.vs(r, MOTO))} "
                 f"| {r.paced_rate:,.0f} | {paced.percentile_ms(0.5):.2f} | {paced.percentile_ms(0.99):.2f} "
                 f"| {sat.errors + paced.errors} |"
@@ -116,6 +124,7 @@ class Report:
                     "items_loaded": r.items_loaded,
                     "items_per_request": r.items_per_request,
                     "saturation": r.saturation.summary(),
+                    "requests_per_server_cpu_second": round(_per_cpu_second(r.saturation), 1),
                     "vs_ceiling": self.vs(r, CEILING),
                     "vs_moto": self.vs(r, MOTO),
                     "paced_rate": round(r.paced_rate, 1),
@@ -148,7 +157,7 @@ class Report:
         throughput_axes.set_yscale("log")
         throughput_axes.set_title("Saturated throughput (req/s, log scale)")
         throughput_axes.set_xticks(range(len(workloads)), workloads, fontsize=8)
-        throughput_axes.legend()
+        throughput_axes.legend(loc="upper right", fontsize=8)
 
         series = [(server, fraction) for server in (DYNOVAULT, MOTO) for fraction in (0.5, 0.99)]
         width = 0.8 / len(series)

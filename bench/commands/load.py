@@ -18,8 +18,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import math
 import os
 import platform
+import re
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -55,8 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--moto-items",
         type=int,
-        default=20_000,
-        help="items preloaded into moto, which loads slowly (default 20000, at most --items)",
+        help="items preloaded into moto, which loads slowly (default and at most: --items)",
     )
     parser.add_argument("--duration", type=float, default=10.0, help="seconds measured per phase (default 10)")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds of load before each measurement (default 2)")
@@ -72,11 +75,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"workloads to run (default all: {', '.join(w.name for w in WORKLOADS)})",
     )
     parser.add_argument("--seed", type=int, default=1, help="random seed of the request pools")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="record a py-spy flame graph of Dynovault during each saturation phase into --out "
+        "(profile-<workload>.svg; needs ptrace rights)",
+    )
     parser.add_argument("--out", type=Path, default=Path("bench/results"), help="output directory (default bench/results)")
 
 
 def run(args: argparse.Namespace) -> int:
-    args.moto_items = min(args.moto_items, args.items)
+    args.moto_items = min(args.moto_items or args.items, args.items)
     return uvloop.run(_run(args))
 
 
@@ -154,6 +163,22 @@ def _verify(target: Target) -> None:
         raise RuntimeError(f"{target.name} BatchGetItem returned {len(answer['Responses'][TABLE])} of {len(keys)} items")
 
 
+def _start_profiler(workload: Workload, target: Target, args: argparse.Namespace) -> subprocess.Popen:
+    """py-spy sampling the server for the measured part of a saturation phase, without
+    pausing it (``--nonblocking``)."""
+    py_spy = shutil.which("py-spy", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    if py_spy is None:
+        raise RuntimeError("--profile needs py-spy (pip install py-spy)")
+    args.out.mkdir(parents=True, exist_ok=True)
+    slug = re.sub(r"[^a-z0-9]+", "-", workload.name.lower()).strip("-")
+    return subprocess.Popen(
+        [py_spy, "record", "--pid", str(target.pid), "--duration", str(math.ceil(args.warmup + args.duration)),
+         "--rate", "200", "--nonblocking", "--format", "flamegraph", "--output", str(args.out / f"profile-{slug}.svg")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 def _paced_rate(workload: Workload, args: argparse.Namespace, saturation: Measurement) -> float:
     wanted = args.batch_rate if workload.batch else args.rate
     return max(1.0, min(wanted, saturation.throughput / 2))
@@ -166,10 +191,13 @@ async def _measure(workload: Workload, target: Target, pool: list[bytes], args: 
     def progress(phase: str, total: float):
         return lambda answers: _status(f"{label}: {phase} {time.perf_counter() - started:4.0f}/{total:.0f} s, {answers:,} answers")
 
+    profiler = _start_profiler(workload, target, args) if args.profile and target.name == DYNOVAULT else None
     saturation = await run_closed_loop(
         "127.0.0.1", target.server.port, itertools.cycle(pool), args.connections, args.warmup, args.duration,
         CpuMeter(target.pid), workload.check, progress("saturation", args.warmup + args.duration),
     )
+    if profiler is not None:
+        await asyncio.to_thread(profiler.wait)
     rate = _paced_rate(workload, args, saturation)
     started = time.perf_counter()
     paced = await run_open_loop(
