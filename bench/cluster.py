@@ -42,6 +42,7 @@ class Cluster:
     followers: list[ServerProcess] = field(default_factory=list)
 
     def start(self) -> Cluster:
+        self.root.mkdir(parents=True, exist_ok=True)
         self.leader = ServerProcess(self.root / "leader", self.leader_args).start()
         self.followers = [self.start_follower(f"follower{i}") for i in range(1, self.follower_count + 1)]
         return self
