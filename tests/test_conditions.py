@@ -259,7 +259,8 @@ def ref_size(value):
     if value is None or next(iter(value)) in ("N", "BOOL", "NULL"):
         return None
     (tag,) = value
-    return {"N": str(len(value[tag]))}
+    contents = value[tag].encode() if tag == "S" else value[tag]
+    return {"N": str(len(contents))}
 
 
 def ref_contains(value, operand):

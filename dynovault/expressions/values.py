@@ -118,12 +118,12 @@ def contains(value: AttributeValue | None, operand: AttributeValue | None) -> bo
 
 
 def size_of(value: AttributeValue | None) -> int | None:
-    """``size()``: characters of a string, bytes of a binary, members of a collection."""
+    """``size()``: UTF-8 bytes of a string, bytes of a binary, members of a collection."""
     if value is None:
         return None
     (tag,) = value
     if tag == "S":
-        return len(value["S"])
+        return len(value["S"].encode())
     if tag == "B":
         return len(base64.b64decode(value["B"]))
     if tag in SET_TAGS or tag in ("L", "M"):
