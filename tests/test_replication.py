@@ -271,6 +271,7 @@ def test_promotion_after_leader_kill_loses_no_acknowledged_write(tmp_path, track
         writer.wait_refused()
         acknowledged = set(tracked["promoted"])
         new_leader, other = sync.followers
+        _leaderless_follower_reads_but_refuses_writes(other, sorted(acknowledged)[0])
         promoted = subprocess.run(
             [sys.executable, "-m", "dynovault", "promote", new_leader.url, "--followers", other.url],
             capture_output=True, text=True, check=True,
@@ -288,6 +289,15 @@ def test_promotion_after_leader_kill_loses_no_acknowledged_write(tmp_path, track
         _old_leader_rejoins_as_follower(sync, old_leader, tracked)
     finally:
         sync.stop()
+
+
+def _leaderless_follower_reads_but_refuses_writes(follower, key: str) -> None:
+    client = _client_without_retries(follower.url)
+    assert client.get_item(TableName="promoted", Key={"pk": {"S": key}})["Item"]["pk"]["S"] == key
+    with pytest.raises(ClientError) as refused:
+        client.put_item(TableName="promoted", Item=item("no-leader", 1))
+    assert refused.value.response["Error"]["Code"] == "ServiceUnavailable"
+    assert "could not reach its leader" in refused.value.response["Error"]["Message"]
 
 
 def _old_leader_is_fenced(sync: Cluster, old_leader) -> None:

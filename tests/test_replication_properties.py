@@ -20,7 +20,9 @@ steps = st.lists(
     st.one_of(
         st.tuples(st.just("put"), st.integers(0, TABLES - 1), st.integers(0, KEYS - 1), st.integers(0, 999)),
         st.tuples(st.just("delete"), st.integers(0, TABLES - 1), st.integers(0, KEYS - 1)),
-        st.tuples(st.just("batch"), st.integers(0, TABLES - 1), st.lists(st.integers(0, KEYS - 1), max_size=KEYS, unique=True)),
+        st.tuples(
+            st.just("batch"), st.integers(0, TABLES - 1), st.lists(st.integers(0, KEYS - 1), max_size=KEYS, unique=True)
+        ),
         st.tuples(st.just("drop"), st.integers(0, TABLES - 1)),
         st.tuples(st.just("restart"), st.integers(0, 1), st.booleans()),
     ),

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
+import threading
 import time
 import uuid
 from collections import deque
@@ -18,7 +19,6 @@ import orjson
 from aiohttp import WSMsgType, web
 
 from dynovault.errors import ServiceUnavailable
-from dynovault.replication import history as history_store
 from dynovault.replication.history import History
 from dynovault.replication.metrics import ACK_LAG, SYNC_TIMEOUTS, SYNC_WAIT
 from dynovault.replication.protocol import encode_frame
@@ -74,6 +74,7 @@ class Leader:
         self._commit_signal = asyncio.Event()
         self._waiters: list[tuple[int, asyncio.Future]] = []
         self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
         self.active = False
 
     # ---- role ------------------------------------------------------------------------
@@ -93,7 +94,10 @@ class Leader:
         self._fail_waiters(ServiceUnavailable("This node stopped being the leader before the write was replicated"))
 
     def _committed(self, _lsn: int) -> None:
-        self._loop.call_soon_threadsafe(self._wake_senders)
+        if threading.get_ident() == self._loop_thread:
+            self._wake_senders()
+        else:
+            self._loop.call_soon_threadsafe(self._wake_senders)
 
     def _wake_senders(self) -> None:
         self._commit_signal.set()
@@ -215,7 +219,7 @@ class Leader:
                 f"acknowledged it within {self.sync_timeout:g} seconds ({len(self.links)} connected)"
             )
         finally:
-            self._waiters = [(l, f) for l, f in self._waiters if f is not future]
+            self._waiters = [(lsn_, f) for lsn_, f in self._waiters if f is not future]
         SYNC_WAIT.observe(time.perf_counter() - started)
 
     def _release_waiters(self) -> None:

@@ -67,7 +67,7 @@ _NODE_GAUGES = (
     ("oldest_lsn", "Oldest LSN still retained in this node's log", "oldest_lsn"),
     ("leader_lsn", "Follower: the leader's last LSN, as last heard", "leader_lsn"),
     ("lag_lsn", "Follower: records behind the leader, as last heard", "lag_lsn"),
-    ("lag_seconds", "Follower: age of the last applied commit while behind the leader, 0 when caught up", "lag_seconds"),
+    ("lag_seconds", "Follower: age of the last applied commit while behind the leader, else 0", "lag_seconds"),
     ("connected", "Follower: 1 while streaming from the leader", "connected"),
 )
 
