@@ -9,7 +9,12 @@ from __future__ import annotations
 
 import pytest
 
-from dynovault.expressions import compiled, compile_condition, compile_projection, compile_update
+from dynovault.expressions import (
+    compile_condition,
+    compile_projection,
+    compile_update,
+    compiled,
+)
 from dynovault.expressions.parser import Parser
 
 FEATURES = 20

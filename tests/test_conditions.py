@@ -104,8 +104,8 @@ def test_legacy_expected(ddb, hash_table):
     [
         ({"ConditionExpression": "a = :v", "Expected": {"a": {"Exists": False}},
           "ExpressionAttributeValues": {":v": {"N": "1"}}},
-         "Can not use both expression and non-expression parameters in the same request: "
-         "Non-expression parameters: {Expected} Expression parameters: {ConditionExpression}"),
+         ("Can not use both expression and non-expression parameters in the same request: "
+         "Non-expression parameters: {Expected} Expression parameters: {ConditionExpression}")),
         ({"ExpressionAttributeValues": {":v": {"N": "1"}}},
          "ExpressionAttributeValues can only be specified when using expressions"),
         ({"ConditionExpression": "a = :v", "ExpressionAttributeValues": {":v": {"N": "1"}, ":w": {"N": "1"}}},

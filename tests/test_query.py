@@ -159,8 +159,8 @@ def test_one_megabyte_page_limit(ddb, range_table):
         ("pk = :p", {}, {"ExclusiveStartKey": {"pk": {"S": "p"}}},
          "The provided starting key is invalid: The provided key element does not match the schema"),
         ("pk = :p AND sk = :a", {}, {},
-         "Invalid KeyConditionExpression: An expression attribute value used in expression is not defined; "
-         "attribute value: :a"),
+         ("Invalid KeyConditionExpression: An expression attribute value used in expression is not defined; "
+         "attribute value: :a")),
         ("pk = :p AND", {}, {}, 'Invalid KeyConditionExpression: Syntax error; token: "<EOF>", near: "AND"'),
     ],
 )

@@ -89,11 +89,11 @@ def test_parallel_segments_cover_the_table_exactly_once(ddb, filled, total, limi
          "Invalid FilterExpression: An expression attribute value used in expression is not defined; attribute value: :v"),
         ({"FilterExpression": "n = :v", "ScanFilter": {"n": {"ComparisonOperator": "NULL"}},
           "ExpressionAttributeValues": {":v": {"N": "1"}}},
-         "Can not use both expression and non-expression parameters in the same request: "
-         "Non-expression parameters: {ScanFilter} Expression parameters: {FilterExpression}"),
+         ("Can not use both expression and non-expression parameters in the same request: "
+         "Non-expression parameters: {ScanFilter} Expression parameters: {FilterExpression}")),
         ({"ProjectionExpression": "a, a.b"},
-         "Invalid ProjectionExpression: Two document paths overlap with each other; must remove or rewrite one of "
-         "these paths; path one: [a], path two: [a, b]"),
+         ("Invalid ProjectionExpression: Two document paths overlap with each other; must remove or rewrite one of "
+         "these paths; path one: [a], path two: [a, b]")),
         ({"ProjectionExpression": "n", "Select": "ALL_ATTRIBUTES"},
          "Cannot specify the ProjectionExpression when choosing to get ALL_ATTRIBUTES"),
         ({"ExpressionAttributeNames": {"#a": "a"}}, "ExpressionAttributeNames can only be specified when using expressions"),

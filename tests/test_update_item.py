@@ -156,11 +156,11 @@ def test_resource_api_update(ddb_resource, hash_table):
         ("SET pk = :v", {":v": {"S": "x"}}, None,
          "One or more parameter values were invalid: Cannot update attribute pk. This attribute is part of the key"),
         ("SET a = :v, a = :w", {":v": {"S": "x"}, ":w": {"S": "y"}}, None,
-         "Invalid UpdateExpression: Two document paths overlap with each other; must remove or rewrite one of "
-         "these paths; path one: [a], path two: [a]"),
+         ("Invalid UpdateExpression: Two document paths overlap with each other; must remove or rewrite one of "
+         "these paths; path one: [a], path two: [a]")),
         ("SET a.b = :v REMOVE a", {":v": {"S": "x"}}, None,
-         "Invalid UpdateExpression: Two document paths overlap with each other; must remove or rewrite one of "
-         "these paths; path one: [a, b], path two: [a]"),
+         ("Invalid UpdateExpression: Two document paths overlap with each other; must remove or rewrite one of "
+         "these paths; path one: [a, b], path two: [a]")),
         ("SET a = :v SET b = :v", {":v": {"S": "x"}}, None,
          'Invalid UpdateExpression: The "SET" section can only be used once in an update expression;'),
         ("SET a = :v", {":v": {"S": "x"}, ":unused": {"S": "x"}}, None,
@@ -168,17 +168,17 @@ def test_resource_api_update(ddb_resource, hash_table):
         ("SET #a = :v", {":v": {"S": "x"}}, {"#a": "a", "#b": "b"},
          "Value provided in ExpressionAttributeNames unused in expressions: keys: {#b}"),
         ("SET a = :missing", {":v": {"S": "x"}}, None,
-         "Invalid UpdateExpression: An expression attribute value used in expression is not defined; "
-         "attribute value: :missing"),
+         ("Invalid UpdateExpression: An expression attribute value used in expression is not defined; "
+         "attribute value: :missing")),
         ("SET a = :v + :w", {":v": {"S": "x"}, ":w": {"N": "1"}}, None,
-         "Invalid UpdateExpression: Incorrect operand type for operator or function; operator or function: +, "
-         "operand type: S"),
+         ("Invalid UpdateExpression: Incorrect operand type for operator or function; operator or function: +, "
+         "operand type: S")),
         ("ADD a :v", {":v": {"S": "x"}}, None,
-         "Invalid UpdateExpression: Incorrect operand type for operator or function; operator: ADD, "
-         "operand type: STRING"),
+         ("Invalid UpdateExpression: Incorrect operand type for operator or function; operator: ADD, "
+         "operand type: STRING")),
         ("DELETE a :v", {":v": {"N": "1"}}, None,
-         "Invalid UpdateExpression: Incorrect operand type for operator or function; operator: DELETE, "
-         "operand type: NUMBER"),
+         ("Invalid UpdateExpression: Incorrect operand type for operator or function; operator: DELETE, "
+         "operand type: NUMBER")),
         ("SET a = size(b)", None, None, "Invalid UpdateExpression: Invalid function name; function: size"),
         ("SET name = :v", {":v": {"S": "x"}}, None,
          "Invalid UpdateExpression: Attribute name is a reserved keyword; reserved keyword: name"),

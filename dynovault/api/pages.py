@@ -22,7 +22,12 @@ from dynovault.expressions import (
     projection_of_attributes,
 )
 from dynovault.expressions.legacy import filter_condition
-from dynovault.expressions.params import bind_all, expression_names, expression_values, refuse_mixed
+from dynovault.expressions.params import (
+    bind_all,
+    expression_names,
+    expression_values,
+    refuse_mixed,
+)
 from dynovault.storage.engine import Table, stored_json, stored_size
 
 MAX_PAGE_BYTES = 1024 * 1024

@@ -9,8 +9,17 @@ from dataclasses import dataclass
 
 import orjson
 
-from dynovault.errors import ConditionalCheckFailedException, DynamoError, ValidationException
-from dynovault.expressions.compiled import Compiled, ConditionExpression, check_unused, compile_condition
+from dynovault.errors import (
+    ConditionalCheckFailedException,
+    DynamoError,
+    ValidationException,
+)
+from dynovault.expressions.compiled import (
+    Compiled,
+    ConditionExpression,
+    check_unused,
+    compile_condition,
+)
 from dynovault.expressions.legacy import expected_condition
 from dynovault.expressions.parser import Values
 from dynovault.storage.attributes import canonical_value

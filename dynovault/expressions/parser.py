@@ -15,7 +15,16 @@ from dynovault.errors import ValidationException
 from dynovault.expressions import nodes
 from dynovault.expressions.paths import Path, overlap_problem, path_text
 from dynovault.expressions.reserved import is_reserved
-from dynovault.expressions.tokens import EOF, IDENT, INDEX, NAME_REF, PUNCT, VALUE_REF, Token, tokenize
+from dynovault.expressions.tokens import (
+    EOF,
+    IDENT,
+    INDEX,
+    NAME_REF,
+    PUNCT,
+    VALUE_REF,
+    Token,
+    tokenize,
+)
 from dynovault.expressions.values import TYPE_WORDS, compare, describe, type_of
 
 COMPARATORS = frozenset({"=", "<>", "<", "<=", ">", ">="})
@@ -49,7 +58,7 @@ PROBLEM_ORDER = (
     "function",
 )
 
-Values = dict[str, dict]
+Values = nodes.Values
 ValueRule = Callable[[Values], str | None]
 
 
@@ -347,8 +356,7 @@ class Parser:
                 "misused_function",
                 f"The function is not allowed to be used this way in an expression; function: {operand.name}",
             )
-        (argument,) = operand.arguments[:1] or (nodes.ValueOperand(""),)
-        argument = self._as_operand(argument)
+        argument = self._as_operand(operand.arguments[0])
         if isinstance(argument, nodes.ValueOperand):
             self._type_rule(argument, "size", lambda tag: tag not in ("N", "BOOL", "NULL"))
         return nodes.Size(argument)

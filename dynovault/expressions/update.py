@@ -4,7 +4,6 @@ of list elements address the positions the list had before the update."""
 
 from __future__ import annotations
 
-
 from dynovault.errors import ValidationException
 from dynovault.expressions import nodes
 from dynovault.expressions.paths import Item, Path, get_path, remove_path, set_path
@@ -65,6 +64,3 @@ def _delete(item: Item, path: Path, operand: dict) -> None:
     else:
         remove_path(item, path)
 
-
-def action_paths(actions: tuple) -> list[Path]:
-    return [action.path for action in actions]
