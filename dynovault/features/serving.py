@@ -132,38 +132,79 @@ def _entity_ids(view: FeatureView, entities: dict[str, list], rows: int) -> list
 
 
 _MISSING = object()
+ITEM_CACHE_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedItem:
+    raw: bytes
+    timestamp: str
+    event_seconds: float
+    natives: dict[str, Any]
+
+
+class DecodedItems:
+    """Decoded Feast items by (table, storage key), valid while the stored bytes are
+    the same: parse once, serve many times. Bounded by the stored bytes it holds
+    (oldest entries go first); a changed item is re-decoded on its next read."""
+
+    def __init__(self, max_bytes: int = ITEM_CACHE_BYTES) -> None:
+        self.max_bytes = max_bytes
+        self._items: dict[tuple[str, bytes], DecodedItem] = {}
+        self._bytes = 0
+
+    def get(self, column_family: str, key: bytes, raw: bytes) -> DecodedItem:
+        slot = (column_family, key)
+        cached = self._items.get(slot)
+        if cached is not None and cached.raw == raw:
+            return cached
+        decoded = _decode_item(raw)
+        if cached is not None:
+            self._bytes -= len(cached.raw)
+        self._items[slot] = decoded
+        self._bytes += len(raw)
+        while self._bytes > self.max_bytes:
+            oldest = next(iter(self._items))
+            self._bytes -= len(self._items.pop(oldest).raw)
+        return decoded
+
+
+def _decode_item(raw: bytes) -> DecodedItem:
+    item = orjson.loads(stored_json(raw))
+    stored = item.get("values", {}).get("M", {})
+    timestamp, event_seconds = event_time(item.get("event_ts", {}).get("S", ""))
+    decode = feast_values.decode_base64
+    return DecodedItem(raw, timestamp, event_seconds, {name: decode(value["B"]) for name, value in stored.items()})
+
+
+DECODED_ITEMS = DecodedItems()
 
 
 def _read_view(store: Store, group: ViewRequest, entities: dict[str, list], rows: int, now: float) -> list[dict]:
-    """The view's feature columns for every entity row: one multi-get, then per found
-    item one JSON parse and a cached decode per value, built row-wise and transposed."""
+    """The view's feature columns for every entity row: one multi-get, each found item
+    decoded (or taken from DECODED_ITEMS), built row-wise and transposed."""
     view, features = group.view, group.features
     width = len(features)
     absent_row = ((None,) * width, (NOT_FOUND,) * width, (EPOCH,) * width)
     table = store.tables.get(view.table)
     if table is None or not rows:
         return _transpose([absent_row] * rows, width)
-    ids = _entity_ids(view, entities, rows)
-    raws = store.get_many(table, [table.schema.encode({table.schema.hash_name: {"S": i}}) for i in ids])
+    keys = [table.schema.encode({table.schema.hash_name: {"S": i}}) for i in _entity_ids(view, entities, rows)]
     present, outside = (PRESENT,) * width, (OUTSIDE_MAX_AGE,) * width
-    decode = feast_values.decode_base64
     found_events: list[float] = []
     row_parts = []
-    for raw in raws:
+    for key, raw in zip(keys, store.get_many(table, keys)):
         if raw is None:
             row_parts.append(absent_row)
             continue
-        item = orjson.loads(stored_json(raw))
-        stored = item.get("values", {}).get("M", {})
-        timestamp, event_seconds = event_time(item.get("event_ts", {}).get("S", ""))
-        found_events.append(event_seconds)
-        encoded = [stored.get(feature) for feature in features]
-        natives = [decode(value["B"]) if value is not None else _MISSING for value in encoded]
-        expired = view.ttl_seconds > 0 and now - event_seconds > view.ttl_seconds
+        item = DECODED_ITEMS.get(table.column_family, key, raw)
+        found_events.append(item.event_seconds)
+        natives = [item.natives.get(feature, _MISSING) for feature in features]
+        expired = view.ttl_seconds > 0 and now - item.event_seconds > view.ttl_seconds
         if None in natives or _MISSING in natives:
-            row_parts.append(_row_with_gaps(natives, timestamp, expired))
+            row_parts.append(_row_with_gaps(natives, item.timestamp, expired))
         else:
-            row_parts.append((natives, outside if expired else present, (timestamp,) * width))
+            row_parts.append((natives, outside if expired else present, (item.timestamp,) * width))
     freshness.record_served(view.name, now, found_events)
     return _transpose(row_parts, width)
 
