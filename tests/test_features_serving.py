@@ -206,3 +206,12 @@ def test_written_values_read_back_unchanged(server, clicks, ctr, country, tags):
     assert status == 200, answer
     result = columns(answer)
     assert [result[name]["values"][0] for name in ("clicks", "ctr", "country", "tags")] == [clicks, ctr, country, tags]
+
+
+def test_a_rewritten_entity_is_served_with_its_new_values(server):
+    user = next(_users)
+    for clicks in (1, 2, 3):
+        write_users(server, [user], clicks=[clicks])
+        status, answer = post(server, "/get-online-features",
+                              {"features": ["user_stats:clicks"], "entities": {"user_id": [user, user]}})
+        assert status == 200 and columns(answer)["clicks"]["values"] == [clicks, clicks]
