@@ -163,6 +163,9 @@ E = "Invalid ConditionExpression: "
          "lower bound operand: AttributeValue: {N:1}, upper bound operand: AttributeValue: {S:2}"),
         ("((a = :v))", {":v": {"N": "1"}}, E + "The expression has redundant parentheses;"),
         ("", {}, E + "The expression can not be empty;"),
+        ("a = :v OR " * 410 + "a = :v", {":v": {"N": "1"}},
+         E + "Expression size has exceeded the maximum allowed size; expression size: 4106"),
+        ("NOT " * 1000 + "a = :v", {":v": {"N": "1"}}, E + "Expression size has exceeded the maximum allowed size;"),
     ],
 )
 def test_malformed_conditions(ddb, hash_table, expression, values, message):

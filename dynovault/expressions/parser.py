@@ -42,6 +42,8 @@ UPDATE_FUNCTIONS = {"if_not_exists": 2, "list_append": 2}
 PATH_FUNCTIONS = frozenset({"attribute_exists", "attribute_not_exists", "attribute_type", "if_not_exists"})
 ATTRIBUTE_TYPE_NAMES = "{B,NULL,SS,BOOL,L,BS,N,NS,S,M}"
 MAX_IN_OPERANDS = 100
+MAX_EXPRESSION_BYTES = 4096
+TOO_LARGE = "Expression size has exceeded the maximum allowed size;"
 # The order in which DynamoDB reports the problems of an expression that has several.
 PROBLEM_ORDER = (
     "parentheses",
@@ -93,6 +95,9 @@ class Parser:
     def __init__(self, text: str, kind: str, names: dict[str, str] | None) -> None:
         if not text.strip():
             raise expression_error(kind, "The expression can not be empty;")
+        size = len(text.encode())
+        if size > MAX_EXPRESSION_BYTES:
+            raise expression_error(kind, f"{TOO_LARGE} expression size: {size}")
         self.text = text
         self.kind = kind
         self.names = names or {}
@@ -127,6 +132,8 @@ class Parser:
                 raise _SyntaxFailure(self.pos)
         except _SyntaxFailure as failure:
             raise self._syntax_error(failure.index) from None
+        except RecursionError:
+            raise expression_error(self.kind, TOO_LARGE) from None
         return result
 
     # ---- tokens ------------------------------------------------------------------------
