@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,6 +42,8 @@ from dynovault.errors import (
     MissingAuthenticationTokenException,
     UnrecognizedClientException,
 )
+
+log = logging.getLogger(__name__)
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 SERVICE = "dynamodb"
@@ -266,8 +269,13 @@ def load_credentials(path: Path) -> dict[str, str]:
 def authenticator_for(credentials_file: Path | None) -> Authenticator:
     """The check ``dynovault serve`` runs before every request."""
     if credentials_file is None:
+        log.info("authentication: any well-formed SigV4 signature is accepted (no credentials file)")
         return accept_any_signature
     try:
-        return SignatureVerifier(load_credentials(credentials_file))
+        secrets = load_credentials(credentials_file)
     except (OSError, ValueError) as error:
         raise SystemExit(f"dynovault: credentials file: {error}") from None
+    log.info(
+        "authentication: SigV4 signatures verified", extra={"keys": len(secrets), "file": str(credentials_file)}
+    )
+    return SignatureVerifier(secrets)

@@ -59,6 +59,11 @@ def error_response(error: DynamoError) -> web.Response:
     return _response(orjson.dumps(error.to_body()), error.status)
 
 
+def _outcome(request: web.Request, **fields: object) -> dict:
+    """Log fields of one request's outcome."""
+    return {"target": request.headers.get("X-Amz-Target"), "remote": request.remote, **fields}
+
+
 class Dispatcher:
     """Routes a DynamoDB request to its operation handler and shapes every outcome."""
 
@@ -70,12 +75,18 @@ class Dispatcher:
 
     async def __call__(self, request: web.Request) -> web.Response:
         try:
-            return _response(await self._dispatch(request))
+            body = await self._dispatch(request)
         except DynamoError as error:
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("refused", extra=_outcome(request, code=error.code, reason=error.message))
             return error_response(error)
         except Exception:
-            log.exception("internal error", extra={"target": request.headers.get("X-Amz-Target")})
+            log.exception("internal error", extra=_outcome(request))
             return error_response(InternalServerError("Internal server error"))
+        # Checked first: building the record on every request would cost throughput.
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("answered", extra=_outcome(request, bytes=len(body)))
+        return _response(body)
 
     async def _dispatch(self, request: web.Request) -> bytes:
         try:
