@@ -162,6 +162,9 @@ def test_one_megabyte_page_limit(ddb, range_table):
          ("Invalid KeyConditionExpression: An expression attribute value used in expression is not defined; "
          "attribute value: :a")),
         ("pk = :p AND", {}, {}, 'Invalid KeyConditionExpression: Syntax error; token: "<EOF>", near: "AND"'),
+        ("pk = :e", {":e": {"S": ""}}, {},
+         "One or more parameter values are not valid. The AttributeValue for a key attribute cannot contain an "
+         "empty string value. Key: pk"),
     ],
 )
 def test_query_refusals(ddb, filled, condition, values, extra, message):

@@ -86,12 +86,12 @@ def key_condition(condition: ConditionExpression, schema: KeySchema, values: nod
     hash_operator, (hash_value,) = terms[schema.hash_name]
     if hash_operator != "=":
         raise ValidationException("Query key condition not supported")
-    _check_type(hash_value, schema.hash_type)
+    _check_type(hash_value, schema.hash_type, schema.hash_name)
     if schema.range_name not in terms:
         return KeyCondition(hash_value, None, ())
     sort_operator, sort_values = terms[schema.range_name]
     for value in sort_values:
-        _check_type(value, schema.range_type)
+        _check_type(value, schema.range_type, schema.range_name)
     if sort_operator == "begins_with" and schema.range_type == "N":
         raise ValidationException(
             "Invalid KeyConditionExpression: Incorrect operand type for operator or function; "
@@ -100,6 +100,12 @@ def key_condition(condition: ConditionExpression, schema: KeySchema, values: nod
     return KeyCondition(hash_value, sort_operator, sort_values)
 
 
-def _check_type(value: dict, tag: str) -> None:
+def _check_type(value: dict, tag: str, name: str) -> None:
     if tag not in value:
         raise invalid("Condition parameter type does not match schema type")
+    if tag in ("S", "B") and not value[tag]:
+        kind = "string" if tag == "S" else "binary"
+        raise ValidationException(
+            "One or more parameter values are not valid. The AttributeValue for a key attribute "
+            f"cannot contain an empty {kind} value. Key: {name}"
+        )
