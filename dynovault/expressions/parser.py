@@ -91,6 +91,17 @@ class Parsed:
     paths: list[Path] = field(default_factory=list)
 
 
+def _matching_parentheses(tokens: list[Token]) -> dict[int, int]:
+    """Index of each opening parenthesis → index of the one that closes it."""
+    closing, open_indexes = {}, []
+    for index, token in enumerate(tokens):
+        if token.kind == PUNCT and token.text == "(":
+            open_indexes.append(index)
+        elif token.kind == PUNCT and token.text == ")" and open_indexes:
+            closing[open_indexes.pop()] = index
+    return closing
+
+
 class Parser:
     def __init__(self, text: str, kind: str, names: dict[str, str] | None) -> None:
         if not text.strip():
@@ -102,6 +113,7 @@ class Parser:
         self.kind = kind
         self.names = names or {}
         self.tokens = tokenize(text)
+        self.closing = _matching_parentheses(self.tokens)
         self.pos = 0
         self.problems: dict[str, str] = {}
         self.parsed = Parsed()
@@ -284,17 +296,8 @@ class Parser:
 
     def _redundant_group(self) -> bool:
         """``((x))``: an opening parenthesis whose group closes right before ours does."""
-        depth = 0
-        for index in range(self.pos, len(self.tokens)):
-            token = self.tokens[index]
-            if token.kind == PUNCT and token.text == "(":
-                depth += 1
-            elif token.kind == PUNCT and token.text == ")":
-                depth -= 1
-                if depth == 0:
-                    following = self.tokens[index + 1]
-                    return following.kind == PUNCT and following.text == ")"
-        return False
+        inner_close = self.closing.get(self.pos)
+        return inner_close is not None and self.closing.get(self.pos - 1) == inner_close + 1
 
     def _continues_predicate(self) -> bool:
         token = self._peek()
