@@ -58,6 +58,19 @@ def test_every_configured_key_is_accepted(verifying_server, key):
     assert ddb.list_tables()["TableNames"] == []
 
 
+def test_session_tokens_are_covered_by_the_signature(verifying_server):
+    ddb = boto3.client(
+        "dynamodb",
+        endpoint_url=verifying_server.url,
+        region_name="us-east-1",
+        aws_access_key_id="AKIDPRIMARY",
+        aws_secret_access_key=KEYS["AKIDPRIMARY"],
+        aws_session_token="session-token",
+        config=_CONFIG,
+    )
+    assert "TableNames" in ddb.list_tables()
+
+
 def test_signed_writes_and_reads_work(verifying_server):
     ddb = client(verifying_server.url, "AKIDPRIMARY", KEYS["AKIDPRIMARY"])
     ddb.create_table(

@@ -98,6 +98,12 @@ def test_malformed_json_is_a_serialization_error(raw, body):
     assert reply.json()["message"].startswith("Could not parse request body into json: ")
 
 
+def test_json_nested_beyond_the_parser_limit_is_a_serialization_error(raw):
+    item = '{"L":[' * 2000 + '{"S":"x"}' + "]}" * 2000
+    body = ('{"TableName": "tab", "Item": {"pk": {"S": "a"}, "v": %s}}' % item).encode()
+    assert_error(raw.post(body, target="DynamoDB_20120810.PutItem"), "SerializationException")
+
+
 @pytest.mark.parametrize(
     ("operation", "payload", "message"),
     [
