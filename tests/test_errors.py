@@ -171,6 +171,13 @@ def test_wrong_json_types_are_serialization_errors(raw, operation, payload, mess
             "Member must have length greater than or equal to 1",
         ),
         (
+            "batch_write_item",
+            {"RequestItems": {"test-table": []}},
+            "1 validation error detected: Value '{test-table=[]}' at 'requestItems' failed to satisfy constraint: "
+            "Map value must satisfy constraint: "
+            "[Member must have length less than or equal to 25, Member must have length greater than or equal to 1]",
+        ),
+        (
             "create_table",
             {
                 "TableName": "tab",
