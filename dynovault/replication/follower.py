@@ -101,7 +101,9 @@ class Follower:
             "epoch": known.epoch if known else 0,
             "lsn": store.last_lsn,
         }
-        async with self._session.ws_connect(self.leader_url + STREAM_PATH, heartbeat=5.0, max_msg_size=0) as ws:
+        async with self._session.ws_connect(
+            self.leader_url + STREAM_PATH, heartbeat=5.0, max_msg_size=0, compress=0
+        ) as ws:
             await ws.send_json(hello)
             answer = await ws.receive_json(timeout=10)
             if answer["type"] == "bootstrap":

@@ -70,6 +70,9 @@ class LogRetention:
         excess = self.retained_bytes - self.max_bytes
         dropped_bytes = 0
         cutoff = store.oldest_lsn
+        oldest = store.log_record(cutoff)
+        if excess <= 0 and (oldest is None or oldest.commit_time_us >= oldest_allowed_us):
+            return cutoff, 0
         limit = min(store.last_lsn, self._counted_through)
         while chunk := _read_chunk(store, cutoff, limit - 1):
             for lsn, raw in chunk:
