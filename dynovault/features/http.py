@@ -11,11 +11,13 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import aiohttp
 import orjson
 from aiohttp import web
 
 from dynovault.api.node import Node
 from dynovault.errors import DynamoError
+from dynovault.replication import REPLICATOR_KEY, Role
 from dynovault.features.definitions import DefinitionError, Definitions, DefinitionsFile, FeatureView
 from dynovault.features.serving import FeatureRequestError, get_online_features
 from dynovault.features.writes import FeatureWriteError, MicroBatcher, feature_rows, write_rows
@@ -111,6 +113,44 @@ def _rows(view: FeatureView, df: object) -> list:
         raise FeatureRequestError(str(error)) from None
 
 
+def _leader_only(handler: Handler) -> Handler:
+    """Writes belong to the leader: a follower hands the request to its leader unchanged,
+    a fenced former leader refuses, and with synchronous replication the answer waits
+    until enough followers have the rows."""
+
+    async def leader_only(request: web.Request) -> web.Response:
+        replicator = request.app.get(REPLICATOR_KEY)
+        if replicator is None:
+            return await handler(request)
+        if replicator.role is Role.FOLLOWER:
+            return await _forward(replicator, request)
+        if replicator.fenced_by_epoch is not None:
+            raise FeatureRequestError(
+                f"this node is no longer the leader (a node was promoted under epoch {replicator.fenced_by_epoch})", 503
+            )
+        before = replicator.node.store.last_lsn
+        response = await handler(request)
+        if replicator.config.sync_replicas and replicator.node.store.last_lsn > before:
+            await replicator.leader.wait_replicated(replicator.node.store.last_lsn)
+        return response
+
+    return leader_only
+
+
+async def _forward(replicator, request: web.Request) -> web.Response:
+    body = await request.read()
+    try:
+        async with replicator.session.post(replicator.leader_url + request.path, data=body,
+                                           headers={"Content-Type": JSON}) as reply:
+            return web.Response(body=await reply.read(), status=reply.status, content_type=JSON)
+    except (aiohttp.ClientError, OSError, TimeoutError) as error:
+        raise FeatureRequestError(
+            f"this node is a read replica and could not reach its leader at {replicator.leader_url} "
+            f"({type(error).__name__})",
+            503,
+        ) from None
+
+
 def _guarded(handler: Handler) -> Handler:
     """Turn refusals into clear 4xx answers and anything unexpected into a logged 500."""
 
@@ -133,6 +173,6 @@ def _guarded(handler: Handler) -> Handler:
 def add_routes(app: web.Application, node: Node, definitions_path: Path) -> FeatureLayer:
     layer = FeatureLayer(node, definitions_path)
     app.router.add_post("/get-online-features", _guarded(layer.get_online_features))
-    app.router.add_post("/push", _guarded(layer.push))
-    app.router.add_post("/write-to-online-store", _guarded(layer.write_to_online_store))
+    app.router.add_post("/push", _guarded(_leader_only(layer.push)))
+    app.router.add_post("/write-to-online-store", _guarded(_leader_only(layer.write_to_online_store)))
     return layer
