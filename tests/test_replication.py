@@ -193,6 +193,20 @@ def test_follower_killed_mid_stream_resumes_from_its_own_lsn(cluster, table_name
     assert "bootstrapping" not in victim.log_path.read_text()
 
 
+def test_followers_resume_after_the_leader_is_killed_and_restarted(cluster, table_name, tracked):
+    leader = client_for(cluster.leader.url)
+    create_table(leader, table_name)
+    batch_write(leader, table_name, [item(f"before{i}", i) for i in range(50)])
+    cluster.leader.kill()
+    cluster.leader.start()
+    leader = client_for(cluster.leader.url)
+    batch_write(leader, table_name, [item(f"after{i}", i) for i in range(50)])
+    tracked[table_name] = {f"{when}{i}" for when in ("before", "after") for i in range(50)}
+    assert_replicas_equal(cluster, tracked)
+    for follower in cluster.followers:
+        assert "bootstrapping" not in follower.log_path.read_text()
+
+
 class _BackgroundWriter:
     """Puts items as fast as one client can until stopped or refused, recording each
     key the server acknowledged."""
