@@ -4,8 +4,9 @@ One feature view of 30 features (ints, doubles, strings, a bool, a float list) o
 ``--entities`` documents, loaded in Feast's item layout; ``feast apply`` and ``feast serve``
 run on a real repository whose online store is the same Dynovault. For 500 and 1,000
 entities per request, each HTTP server gets a closed loop (saturation: req/s) and then an
-open loop at half that rate (a steady load: p50/p95/p99); the SDK is timed in a plain loop,
-as an application calls it. Answers of the two servers are compared before timing.
+open loop at a steady ``--rate`` (at most half its saturated rate: p50/p95/p99); the SDK
+is timed in a plain loop, as an application calls it. Answers of the two servers are
+compared before timing.
 
 ``--ingest-rows`` adds the batch lane: a file loaded once, then the same file with 3% of
 rows changed, synced with and without change detection (rows/s, time saved).
@@ -51,6 +52,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--duration", type=float, default=10.0, help="seconds measured per phase (default 10)")
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--connections", type=int, default=4, help="closed-loop connections (default 4)")
+    parser.add_argument(
+        "--rate", type=float, default=10.0,
+        help="steady load in req/s for the latency phase, capped at half a server's saturated rate (default 10)",
+    )
     parser.add_argument("--ingest-rows", type=int, default=0, help="rows of the batch-lane file (0: skip)")
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
     parser.add_argument("--seed", type=int, default=1)
@@ -145,7 +150,7 @@ async def _measure_server(name: str, port: int, pid: int, bodies: list[bytes], a
     pool = [_raw_request(body) for body in bodies]
     saturated = await run_closed_loop("127.0.0.1", port, itertools.cycle(pool), args.connections, args.warmup,
                                       args.duration, CpuMeter(pid), _check)
-    rate = max(saturated.throughput / 2, 0.5)
+    rate = max(min(args.rate, saturated.throughput / 2), 0.5)
     paced = await run_open_loop("127.0.0.1", port, itertools.cycle(pool), rate, 1.0, args.duration, CpuMeter(pid), _check)
     return _row(name, saturated.throughput, rate, paced, saturated.errors + paced.errors,
                 saturated.first_error or paced.first_error, saturated.server_cpu_seconds / max(saturated.seconds, 1e-9))
