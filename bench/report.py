@@ -89,8 +89,20 @@ class Report:
                 f"{p99:.2f} ms", p99 <= MAX_BATCH_GET_P99_MS))
         return checks
 
+    def preamble(self) -> str:
+        env, settings = self.environment, self.settings
+        return (
+            f"Measured {env['started_utc']} on {env['cpus']} CPUs (load average at start "
+            f"{' / '.join(map(str, env['load_average_at_start']))}), Python {env['python']}: "
+            f"saturation with {settings['connections']} connections for {settings['duration']:g} s "
+            f"after {settings['warmup']:g} s of warm-up; latency paced at the rate shown for "
+            f"{settings['duration']:g} s. CPU is in cores (1.00 = one core busy)."
+        )
+
     def markdown(self) -> str:
         lines = [
+            self.preamble(),
+            "",
             "| workload | server | items loaded | req/s | items/s | server CPU | req per server CPU-s "
             "| client CPU | vs ceiling | vs moto | paced req/s | p50 ms | p99 ms | errors |",
             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
