@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import time
@@ -22,7 +23,12 @@ class JsonFormatter(logging.Formatter):
         entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        return orjson.dumps(entry, default=str).decode()
+        try:
+            return orjson.dumps(entry, default=str).decode()
+        except TypeError:
+            # Fields quoting request headers may hold surrogate-escaped bytes, which orjson
+            # refuses; json escapes them.
+            return json.dumps(entry, default=str)
 
 
 def configure(level: str = "warning") -> None:

@@ -35,6 +35,19 @@ FUZZ_SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=
 
 
 @pytest.fixture(scope="module")
+def verifying_raw(tmp_path_factory):
+    """A server that verifies signatures, for random Authorization headers."""
+    directory = tmp_path_factory.mktemp("fuzz-auth")
+    credentials = directory / "credentials"
+    credentials.write_text("testing testing\n")
+    proc = ServerProcess(directory / "data", extra_args=["--credentials-file", str(credentials)]).start()
+    client = RawClient(proc.url)
+    yield client
+    client.close()
+    proc.stop()
+
+
+@pytest.fixture(scope="module")
 def raw(tmp_path_factory):
     proc = ServerProcess(tmp_path_factory.mktemp("fuzz") / "data").start()
     ddb = boto3.client("dynamodb", endpoint_url=proc.url, region_name="us-east-1")
@@ -263,7 +276,14 @@ def test_garbage_bodies_never_fail_the_server(raw, operation, body):
     assert_dynamodb_answer(raw.post(body, target=TARGET_PREFIX + operation))
 
 
-header_text = st.text(alphabet=string.ascii_letters + string.digits + "._-:/ ", max_size=40)
+# Header values as http.client sends them: latin-1, no control characters. Bytes above 0x7F
+# reach the server as text that is not valid UTF-8.
+latin1_text = st.text(
+    st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_categories=("Cc",)), max_size=30
+)
+header_text = st.one_of(
+    st.text(alphabet=string.ascii_letters + string.digits + "._-:/ ", max_size=40), latin1_text
+)
 
 
 @settings(max_examples=100, deadline=None)
@@ -280,3 +300,32 @@ def test_wrong_targets_are_unknown_operations(raw, target):
     reply = raw.post(b"{}", target=target)
     assert_dynamodb_answer(reply)
     assert reply.error_code == "UnknownOperationException"
+
+
+scope_parts = st.one_of(
+    st.sampled_from(["testing", "20240101", "us-east-1", "dynamodb", "aws4_request", ""]), latin1_text
+)
+authorizations = st.one_of(
+    latin1_text,
+    st.builds(
+        "AWS4-HMAC-SHA256 Credential={}, SignedHeaders={}, Signature={}".format,
+        st.lists(scope_parts, min_size=3, max_size=6).map("/".join),
+        st.sampled_from(["host;x-amz-date", "host", "", "x-amz-date", "HOST;X-Amz-Date;;"]),
+        st.one_of(st.text("0123456789abcdef", min_size=64, max_size=64), latin1_text),
+    ),
+)
+request_dates = st.one_of(
+    st.none(), st.sampled_from(["20240101T000000Z", "Mon, 01 Jan 2024 00:00:00 GMT"]), latin1_text
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(authorizations, request_dates)
+def test_random_authorization_headers_never_fail_the_server(raw, verifying_raw, authorization, date):
+    headers = {"Authorization": authorization}
+    if date is not None:
+        headers["X-Amz-Date"] = date
+    assert_dynamodb_answer(raw.post(b"{}", headers=headers, sign=False))
+    refused = verifying_raw.post(b"{}", headers=headers, sign=False)
+    assert_dynamodb_answer(refused)
+    assert refused.status == 400

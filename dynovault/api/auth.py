@@ -66,8 +66,6 @@ Clock = Callable[[], float]
 class SignedRequest:
     """What a request's ``Authorization`` header and date claim about its signature."""
 
-    authorization: str
-    algorithm: str
     credential: str
     signed_headers: tuple[str, ...]
     signature: str
@@ -111,12 +109,10 @@ def parse_signed_request(request: web.Request) -> SignedRequest:
             f"e.g. keyid/date/region/service/term, got '{credential}'"
         )
     return SignedRequest(
-        authorization=authorization,
-        algorithm=algorithm,
         credential=credential,
         signed_headers=tuple(name.strip().lower() for name in parameters["SignedHeaders"].split(";")),
         signature=parameters["Signature"],
-        amz_date=signed_at.strftime(AMZ_DATE_FORMAT),
+        amz_date=_basic(signed_at),
         signed_at=signed_at,
     )
 
@@ -184,7 +180,8 @@ class SignatureVerifier:
         canonical = recomputation.canonical_request(aws_request)
         string_to_sign = recomputation.string_to_sign(aws_request, canonical)
         expected = recomputation.signature(string_to_sign, aws_request)
-        if not hmac.compare_digest(expected, claim.signature):
+        # Compared as bytes: compare_digest refuses str with non-ASCII characters.
+        if not hmac.compare_digest(expected.encode(), claim.signature.encode()):
             raise InvalidSignatureException(
                 "The request signature we calculated does not match the signature you provided. "
                 "Check your AWS Secret Access Key and signing method. "

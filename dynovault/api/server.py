@@ -56,7 +56,15 @@ def _response(body: bytes, status: int = 200) -> web.Response:
 
 
 def error_response(error: DynamoError) -> web.Response:
-    return _response(orjson.dumps(error.to_body()), error.status)
+    body = error.to_body()
+    try:
+        encoded = orjson.dumps(body)
+    except TypeError:
+        # Messages may quote request headers, whose bytes need not be UTF-8 (aiohttp keeps
+        # them as surrogate escapes); quote those bytes as replacement characters instead.
+        message = error.message.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        encoded = orjson.dumps({**body, "message": message})
+    return _response(encoded, error.status)
 
 
 def _outcome(request: web.Request, **fields: object) -> dict:
