@@ -23,13 +23,19 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
 import uvloop
 
-from bench.loadgen import CpuMeter, Measurement, Response, run_closed_loop, run_open_loop
+from bench.loadgen import (
+    CpuMeter,
+    Measurement,
+    Response,
+    run_closed_loop,
+    run_open_loop,
+)
 from bench.serverproc import CommandServer, ServerProcess
 from dynovault.features.ddbclient import DynamoClient
 from dynovault.features.definitions import save
@@ -78,7 +84,7 @@ def _columns(count: int, rng: random.Random, version: int = 0, offset: int = 0) 
             columns[name] = [rng.random() < 0.5 for _ in range(count)]
         else:
             columns[name] = [[round(rng.gauss(0, 1), 3) for _ in range(4)] for _ in range(count)]
-    columns["event_timestamp"] = [datetime.now(timezone.utc) - timedelta(minutes=5)] * count
+    columns["event_timestamp"] = [datetime.now(UTC) - timedelta(minutes=5)] * count
     return columns
 
 
@@ -231,7 +237,7 @@ async def _run(args: argparse.Namespace) -> int:
         feast_server = None
         try:
             repo = _feast_repo(root, ours.url, rng)
-            subprocess.run([_feast(), "-c", str(repo), "apply"], check=True, capture_output=True)
+            await asyncio.to_thread(subprocess.run, [_feast(), "-c", str(repo), "apply"], check=True, capture_output=True)
             definitions = definitions_from_repo(repo)
             save(definitions, root / "data" / "features.json")
             view = definitions.feature_views[VIEW]

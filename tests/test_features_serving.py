@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
@@ -67,7 +67,7 @@ def write_users(server, users: list[int], when: datetime | None = None, **featur
 
 def test_direct_writes_are_served_with_statuses_and_timestamps(server):
     users = [next(_users), next(_users)]
-    when = datetime(2031, 5, 4, 3, 2, 1, 250000, tzinfo=timezone.utc)
+    when = datetime(2031, 5, 4, 3, 2, 1, 250000, tzinfo=UTC)
     write_users(server, users, when, clicks=[5, 7], ctr=[0.5, 0.25], country=["US", "DE"], tags=[["a"], []])
     status, answer = post(server, "/get-online-features", {
         "features": ["user_stats:clicks", "user_stats:country", "user_stats:tags"],
@@ -88,7 +88,7 @@ def test_direct_writes_are_served_with_statuses_and_timestamps(server):
 def test_null_values_and_values_older_than_the_ttl(server):
     fresh, stale = next(_users), next(_users)
     write_users(server, [fresh], clicks=[None], ctr=[1.5])
-    write_users(server, [stale], datetime.now(timezone.utc) - timedelta(hours=2), clicks=[3], ctr=[2.5])
+    write_users(server, [stale], datetime.now(UTC) - timedelta(hours=2), clicks=[3], ctr=[2.5])
     status, answer = post(server, "/get-online-features", {
         "features": ["user_stats:clicks", "user_stats:ctr"], "entities": {"user_id": [fresh, stale]}})
     assert status == 200, answer

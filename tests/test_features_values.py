@@ -14,14 +14,14 @@ from dynovault.features import values
 from dynovault.features.entitykey import EntityKeyCodec, EntityValueError
 
 feast_type_map = pytest.importorskip("feast.type_map")
-from feast.feature_server_utils import _value_to_native as feast_native  # noqa: E402
-from feast.infra.key_encoding_utils import serialize_entity_key  # noqa: E402
-from feast.infra.online_stores.helpers import compute_entity_id  # noqa: E402
-from feast.protos.feast.types import Value_pb2 as feast_value_pb2  # noqa: E402
-from feast.protos.feast.types.EntityKey_pb2 import EntityKey  # noqa: E402
-from feast.value_type import ValueType  # noqa: E402
+from feast.feature_server_utils import _value_to_native as feast_native
+from feast.infra.key_encoding_utils import serialize_entity_key
+from feast.infra.online_stores.helpers import compute_entity_id
+from feast.protos.feast.types import Value_pb2 as feast_value_pb2
+from feast.protos.feast.types.EntityKey_pb2 import EntityKey
+from feast.value_type import ValueType
 
-_UTC = datetime.timezone.utc
+_UTC = datetime.UTC
 _SAMPLES: dict[str, object] = {
     "BYTES": b"\x00\xffab",
     "STRING": "héllo",
@@ -63,7 +63,7 @@ _SAMPLES: dict[str, object] = {
     "VALUE_SET": [[1], [2]],
     "DECIMAL": decimal.Decimal("1.25"),
     "DECIMAL_LIST": [decimal.Decimal("2.5")],
-    "DECIMAL_SET": {decimal.Decimal("3")},
+    "DECIMAL_SET": {decimal.Decimal(3)},
     "SCALAR_MAP": {1: "a"},
     "ZONED_TIMESTAMP": datetime.datetime(
         2026, 1, 1, 5, 0, tzinfo=datetime.timezone(datetime.timedelta(hours=5, minutes=30))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
@@ -126,7 +126,7 @@ def _wait_for_definitions(http: _Http, timeout: float = 5.0) -> None:
 
 def run(endpoint: str, definitions_path: Path, users: int, documents: int, candidates: int, seed: int) -> dict:
     rng = random.Random(seed)
-    now = datetime.now(timezone.utc).replace(microsecond=0)
+    now = datetime.now(UTC).replace(microsecond=0)
     definitions = Definitions.from_json(DEFINITIONS)
     save(definitions, definitions_path)
     http = _Http(endpoint)
@@ -145,7 +145,7 @@ def run(endpoint: str, definitions_path: Path, users: int, documents: int, candi
         http.post("/push", {"push_source_name": "doc_activity_events", "to": "online", "df": {
             "user_id": [user], "doc_id": [doc_id], "opens_30d": [rng.randint(1, 40)],
             "hours_since_open": [round(rng.random() * 72, 2)], "shared_with_user": [rng.random() < 0.3],
-            "collaborators": [rng.randint(0, 12)], "event_timestamp": [datetime.now(timezone.utc).isoformat()]}})
+            "collaborators": [rng.randint(0, 12)], "event_timestamp": [datetime.now(UTC).isoformat()]}})
     print(f"stream lane  user_doc_activity  {candidates * 2 // 3} pushes for user {user}")
     written = http.post("/write-to-online-store", {"feature_view_name": "llm_relevance", "df": {
         "user_id": [user] * candidates, "doc_id": doc_ids,

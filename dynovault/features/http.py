@@ -17,10 +17,20 @@ from aiohttp import web
 
 from dynovault.api.node import Node
 from dynovault.errors import DynamoError
-from dynovault.replication import REPLICATOR_KEY, Role
-from dynovault.features.definitions import DefinitionError, Definitions, DefinitionsFile, FeatureView
+from dynovault.features.definitions import (
+    DefinitionError,
+    Definitions,
+    DefinitionsFile,
+    FeatureView,
+)
 from dynovault.features.serving import FeatureRequestError, get_online_features
-from dynovault.features.writes import FeatureWriteError, MicroBatcher, feature_rows, write_rows
+from dynovault.features.writes import (
+    FeatureWriteError,
+    MicroBatcher,
+    feature_rows,
+    write_rows,
+)
+from dynovault.replication import REPLICATOR_KEY, Role
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ import binascii
 import json
 import math
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -249,14 +249,14 @@ def _zone(name: str) -> timezone | ZoneInfo:
     """A zone as Feast names it: an IANA name, or a fixed offset (``UTC``, ``UTC-07:00``,
     ``+05:30``, ``+0530``); anything else reads as UTC, as Feast reads it."""
     if not name:
-        return timezone.utc
+        return UTC
     try:
         return ZoneInfo(name)
     except (ValueError, KeyError, OSError):
         pass
     match = _OFFSET.fullmatch(name.strip())
     if match is None:
-        return timezone.utc
+        return UTC
     sign, hours, minutes = match.groups()
     offset = timedelta(hours=int(hours), minutes=int(minutes))
     return timezone(-offset if sign == "-" else offset)
@@ -322,6 +322,6 @@ def _is_nan_marker(python_value: Any, value_type: str) -> bool:
 def _epoch_seconds(value: Any) -> int:
     if isinstance(value, datetime):
         if value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
+            value = value.replace(tzinfo=UTC)
         return int(value.timestamp())
     return int(value)

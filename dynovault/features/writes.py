@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from dynovault.api.node import Node
@@ -62,7 +62,7 @@ def feature_rows(view: FeatureView, columns: dict[str, list], now: datetime | No
     if len(lengths) != 1:
         raise FeatureWriteError("all columns must have the same number of values")
     stamp_column = next((columns[name] for name in TIMESTAMP_COLUMNS if name in columns), None)
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     key_columns = [columns[key] for key in view.join_keys]
     encoded = {name: _encoded_column(view, name, columns[name]) for name in features}
     rows = []
@@ -96,16 +96,16 @@ def _timestamp(value: Any) -> datetime:
     if isinstance(value, datetime):
         moment = value
     elif isinstance(value, (int, float)):
-        moment = datetime.fromtimestamp(value, tz=timezone.utc)
+        moment = datetime.fromtimestamp(value, tz=UTC)
     elif isinstance(value, str):
         try:
-            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            moment = datetime.fromisoformat(value)
         except ValueError:
             raise FeatureWriteError(f"event timestamp {value!r} is not ISO 8601") from None
     else:
         raise FeatureWriteError(f"event timestamp {value!r} is neither a time nor epoch seconds")
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return moment.to_pydatetime() if hasattr(moment, "to_pydatetime") else moment
 
 
@@ -180,7 +180,7 @@ class MicroBatcher:
             return
         try:
             self.node.store.write([change for entry in pending for change in entry.changes])
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - whatever failed the commit fails every waiting push
             for entry in pending:
                 entry.done.set_exception(error)
             return

@@ -6,7 +6,15 @@ Sources live in ``data/`` beside this file; the tests write them before ``feast 
 from datetime import timedelta
 from pathlib import Path
 
-from feast import Entity, FeatureService, FeatureView, Field, FileSource, PushSource, ValueType
+from feast import (
+    Entity,
+    FeatureService,
+    FeatureView,
+    Field,
+    FileSource,
+    PushSource,
+    ValueType,
+)
 from feast.types import Array, Bool, Float32, Float64, Int64, String
 
 DATA = Path(__file__).parent / "data"
