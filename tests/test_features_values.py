@@ -113,6 +113,39 @@ def test_encoder_writes_what_feast_writes(value_type):
     assert values.encode(sample, value_type) == _feast_serialized(value_type, sample)
 
 
+_SCALAR_STRATEGIES = {
+    "INT64": ("int64_val", st.integers(min_value=-(2**63), max_value=2**63 - 1)),
+    "INT32": ("int32_val", st.integers(min_value=-(2**31), max_value=2**31 - 1)),
+    "DOUBLE": ("double_val", st.floats()),
+    "FLOAT": ("float_val", st.floats(width=32) | st.floats(min_value=-1e300, max_value=1e300)),
+    "STRING": ("string_val", st.text()),
+    "BOOL": ("bool_val", st.booleans()),
+    "BYTES": ("bytes_val", st.binary()),
+}
+
+
+@pytest.mark.parametrize("value_type", sorted(_SCALAR_STRATEGIES))
+@given(data=st.data())
+def test_scalar_wire_encoding_is_protobufs(value_type, data):
+    field, strategy = _SCALAR_STRATEGIES[value_type]
+    sample = data.draw(strategy)
+    expected = feast_value_pb2.Value(**{field: sample}).SerializeToString()
+    assert values.encode(sample, value_type) == expected
+
+
+@pytest.mark.parametrize(("value_type", "bad"), [("INT64", 2**63), ("INT32", -(2**31) - 1), ("INT64", 1.5),
+                                                 ("INT64", True), ("BOOL", 1), ("INT64", "7")])
+def test_values_that_do_not_fit_their_type_are_refused(value_type, bad):
+    with pytest.raises(ValueError):
+        values.encode(bad, value_type)
+
+
+def test_missing_numbers_are_stored_as_the_empty_value():
+    assert values.encode(None, "DOUBLE") == b""
+    assert values.encode(float("nan"), "INT64") == b""
+    assert values.decode(values.encode(float("nan"), "DOUBLE")) == "NaN"
+
+
 @given(st.integers(min_value=-(2**63), max_value=2**63 - 1), st.text(max_size=20))
 def test_entity_ids_match_feast(user_id, region):
     codec = EntityKeyCodec([("user_id", "INT64"), ("region", "STRING")])

@@ -46,7 +46,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     ingest.add_argument("--definitions", type=Path, default=Path(DEFINITIONS_FILE), help="definition file")
     ingest.add_argument("--endpoint", default="http://127.0.0.1:8000", help="Dynovault (or any DynamoDB) endpoint")
     ingest.add_argument("--region", default="us-east-1")
-    ingest.add_argument("--concurrency", type=int, default=8, help="chunks in flight (default 8)")
+    ingest.add_argument("--concurrency", type=int, default=4, help="chunks in flight (default 4)")
     ingest.add_argument(
         "--no-change-detection", action="store_true", help="write every row, without reading what is stored"
     )

@@ -2,8 +2,9 @@
 
 Most feature values do not change between two batch runs (1–5% in Dash's 15-minute
 windows), so each chunk of rows is compared with what the store holds (BatchGetItem) and
-only rows whose feature values differ are written (BatchWriteItem). Chunks run on a
-thread pool; the server does the work of both calls, the client mostly waits.
+only rows whose feature values differ are written (BatchWriteItem). A few chunks run at
+once on a thread pool, so the client encodes and compares while the server answers; more
+threads than that only fight over the GIL.
 """
 
 from __future__ import annotations
@@ -106,7 +107,7 @@ def ingest(
     view: FeatureView,
     batches: Iterator[dict[str, list]],
     detect_changes: bool = True,
-    concurrency: int = 8,
+    concurrency: int = 4,
     progress: Progress | None = None,
 ) -> IngestReport:
     """Sync ``batches`` (column dicts) into ``view``'s table. Without change detection

@@ -16,6 +16,7 @@ import binascii
 import json
 import math
 import re
+import struct
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -266,30 +267,96 @@ _OFFSET = re.compile(r"(?:UTC|GMT)?([+-])(\d{2}):?(\d{2})")
 
 
 # ---- encoding (the ingestion lanes write Feast's layout) ------------------------------
+#
+# Scalars are written in protobuf's wire format directly (a tag byte, then a varint, a
+# fixed 4/8-byte number or a length-prefixed string): batch ingest encodes every value of
+# every row, and building a message per value costs several times more. The result is
+# byte-for-byte what protobuf (and Feast) produce, which the tests check.
 
+_DOUBLE = struct.Struct("<d")
+_FLOAT = struct.Struct("<f")
+_BOOL_VALUES = {True: b"\x38\x01", False: b"\x38\x00"}
+_INT_RANGES = {"INT32": (-(2**31), 2**31 - 1), "INT64": (-(2**63), 2**63 - 1), "UNIX_TIMESTAMP": (-(2**63), 2**63 - 1)}
+_INT_TAGS = {"INT32": b"\x18", "INT64": b"\x20", "UNIX_TIMESTAMP": b"\x40"}
 _LIST_ELEMENT_CONVERTERS = {"JSON_LIST": lambda v: v if isinstance(v, str) else json.dumps(v)}
+
+
+def _varint(number: int) -> bytes:
+    if number < 0:
+        number += 1 << 64
+    out = bytearray()
+    while number > 0x7F:
+        out.append((number & 0x7F) | 0x80)
+        number >>= 7
+    out.append(number)
+    return bytes(out)
+
+
+def _missing(python_value: Any, value_type: str) -> bool:
+    """None, or NaN where pandas/pyarrow use it for a missing number: Feast stores both
+    as the empty Value, except NaN in float features, where NaN is a value."""
+    return python_value is None or (
+        isinstance(python_value, float) and math.isnan(python_value) and value_type not in ("DOUBLE", "FLOAT")
+    )
+
+
+def _encode_int(python_value: Any, value_type: str) -> bytes:
+    if value_type == "UNIX_TIMESTAMP":
+        python_value = _epoch_seconds(python_value)
+    if isinstance(python_value, bool) or not isinstance(python_value, (int, float)) or int(python_value) != python_value:
+        raise ValueError(f"{python_value!r} is not a valid {value_type} value")
+    low, high = _INT_RANGES[value_type]
+    if not low <= python_value <= high:
+        raise ValueError(f"{python_value!r} is out of range for {value_type}")
+    return _INT_TAGS[value_type] + _varint(int(python_value))
+
+
+def _encode_string(python_value: Any, tag: bytes) -> bytes:
+    raw = python_value if isinstance(python_value, bytes) else str(python_value).encode()
+    return tag + _varint(len(raw)) + raw
+
+
+def _encode_scalar(python_value: Any, value_type: str) -> bytes | None:
+    """Wire bytes of a scalar Value, or None when ``value_type`` is not a scalar."""
+    if value_type in _INT_TAGS:
+        return _encode_int(python_value, value_type)
+    if value_type == "DOUBLE":
+        return b"\x29" + _DOUBLE.pack(float(python_value))
+    if value_type == "FLOAT":
+        number = float(python_value)
+        try:
+            return b"\x35" + _FLOAT.pack(number)
+        except OverflowError:
+            return b"\x35" + _FLOAT.pack(math.copysign(math.inf, number))
+    if value_type == "STRING":
+        return _encode_string(python_value, b"\x12")
+    if value_type == "BOOL":
+        if not isinstance(python_value, bool):
+            raise ValueError(f"{python_value!r} is not a valid BOOL value")
+        return _BOOL_VALUES[python_value]
+    if value_type == "BYTES":
+        raw = python_value if isinstance(python_value, bytes) else base64.b64decode(python_value)
+        return _encode_string(raw, b"\x0a")
+    return None
 
 
 def encode(python_value: Any, value_type: str) -> bytes:
     """Serialize a Python value as a Value of ``value_type`` (None: the empty Value,
     which is how Feast stores a missing feature value)."""
+    if _missing(python_value, value_type):
+        return b""
+    scalar = _encode_scalar(python_value, value_type)
+    if scalar is not None:
+        return scalar
     message = Value()
-    if python_value is None or _is_nan_marker(python_value, value_type):
-        return message.SerializeToString()
     field = field_for_type(value_type)
-    if value_type in ("UNIX_TIMESTAMP",):
-        message.unix_timestamp_val = _epoch_seconds(python_value)
-    elif value_type == "JSON":
+    if value_type == "JSON":
         message.json_val = python_value if isinstance(python_value, str) else json.dumps(python_value)
-    elif value_type == "BYTES":
-        message.bytes_val = python_value if isinstance(python_value, bytes) else base64.b64decode(python_value)
-    elif value_type == "UNIX_TIMESTAMP_LIST" or value_type == "UNIX_TIMESTAMP_SET":
+    elif value_type in ("UNIX_TIMESTAMP_LIST", "UNIX_TIMESTAMP_SET"):
         getattr(message, field).val.extend(_epoch_seconds(v) for v in python_value)
     elif value_type.endswith(("_LIST", "_SET")) and value_type not in ("VALUE_LIST", "VALUE_SET", "MAP_LIST", "STRUCT_LIST"):
         convert = _LIST_ELEMENT_CONVERTERS.get(value_type, _identity)
         getattr(message, field).val.extend(convert(v) for v in python_value)
-    elif field in _SCALAR_FIELDS or field in _FLOAT_FIELDS:
-        setattr(message, field, _scalar(python_value, value_type))
     else:
         raise ValueError(f"writing values of type {value_type} is not supported")
     return message.SerializeToString()
@@ -297,26 +364,6 @@ def encode(python_value: Any, value_type: str) -> bytes:
 
 def _identity(value: Any) -> Any:
     return value
-
-
-def _scalar(python_value: Any, value_type: str) -> Any:
-    if value_type in ("INT32", "INT64"):
-        if isinstance(python_value, bool) or int(python_value) != python_value:
-            raise ValueError(f"{python_value!r} is not a valid {value_type} value")
-        return int(python_value)
-    if value_type in ("DOUBLE", "FLOAT"):
-        return float(python_value)
-    if value_type == "BOOL":
-        if not isinstance(python_value, bool):
-            raise ValueError(f"{python_value!r} is not a valid BOOL value")
-        return python_value
-    return str(python_value)
-
-
-def _is_nan_marker(python_value: Any, value_type: str) -> bool:
-    """pandas/pyarrow write a missing number as NaN; Feast stores those as null too,
-    except for float features, where NaN is a value."""
-    return isinstance(python_value, float) and math.isnan(python_value) and value_type not in ("DOUBLE", "FLOAT")
 
 
 def _epoch_seconds(value: Any) -> int:

@@ -9,7 +9,7 @@ and any DynamoDB client read them alike.
 from __future__ import annotations
 
 import asyncio
-import base64
+from binascii import b2a_base64
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -69,7 +69,7 @@ def feature_rows(view: FeatureView, columns: dict[str, list], now: datetime | No
     for index, key in enumerate(zip(*key_columns)):
         moment = _timestamp(stamp_column[index]) if stamp_column is not None else now
         try:
-            entity_id = view.codec.entity_id([_native(v) for v in key])
+            entity_id = view.codec.entity_id(key)
         except EntityValueError as error:
             raise FeatureWriteError(f"row {index}: {error}") from None
         rows.append(
@@ -81,15 +81,9 @@ def feature_rows(view: FeatureView, columns: dict[str, list], now: datetime | No
 def _encoded_column(view: FeatureView, name: str, column: list) -> list[dict]:
     value_type = view.features[name]
     try:
-        return [{"B": base64.b64encode(feast_values.encode(_native(v), value_type)).decode()} for v in column]
+        return [{"B": b2a_base64(feast_values.encode(v, value_type), newline=False).decode()} for v in column]
     except (ValueError, TypeError) as error:
         raise FeatureWriteError(f"feature {view.name}:{name} ({value_type}): {error}") from None
-
-
-def _native(value: Any) -> Any:
-    """numpy scalars (from pandas/pyarrow) as plain Python values."""
-    item = getattr(value, "item", None)
-    return item() if callable(item) and not isinstance(value, (list, dict)) else value
 
 
 def _timestamp(value: Any) -> datetime:
