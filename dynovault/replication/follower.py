@@ -74,8 +74,9 @@ class Follower:
                     continue
             except Exception as error:  # any failure of one session: reconnect and resume from our LSN
                 self._failed(error)
-            finally:
-                self.connected = False
+            if self.connected:  # it streamed before it broke: the leader was fine until now
+                backoff = BACKOFF_FIRST
+            self.connected = False
             await asyncio.sleep(backoff * random.uniform(0.5, 1.0))
             backoff = min(BACKOFF_MAX, backoff * 2)
 

@@ -133,7 +133,7 @@ class Leader:
             await previous.ws.close(message=b"replaced by a new connection")
         self.links[link.name] = link
         log.info("follower connected", extra={"follower": link.name, "from_lsn": link.sent_lsn + 1})
-        tasks = [asyncio.create_task(self._send(link)), asyncio.create_task(self._heartbeat(link))]
+        tasks = [asyncio.create_task(self._send_or_close(link)), asyncio.create_task(self._heartbeat(link))]
         try:
             await self._receive_acks(link)
         finally:
@@ -159,6 +159,17 @@ class Leader:
             return {"type": "bootstrap"}
         return {"type": "stream", "history": history.to_json(), "lsn": store.last_lsn}
 
+    async def _send_or_close(self, link: FollowerLink) -> None:
+        """Ship records until cancelled; a failure closes the connection, so the follower
+        reconnects instead of waiting on a link that no longer sends."""
+        try:
+            await self._send(link)
+        except (ConnectionError, RuntimeError):
+            await link.ws.close()
+        except Exception:
+            log.exception("replication sender failed", extra={"follower": link.name})
+            await link.ws.close()
+
     async def _send(self, link: FollowerLink) -> None:
         next_lsn = link.sent_lsn + 1
         while True:
@@ -175,11 +186,13 @@ class Leader:
                 await link.ws.close()
                 return
             frame = encode_frame(store.last_lsn, entries)
-            await link.ws.send_bytes(frame)
             last_lsn, last_raw = entries[-1]
+            # Recorded before sending: the acknowledgement may arrive while the send
+            # waits for the socket to drain.
             link.unacknowledged.append((last_lsn, LogRecord.decode(last_raw).commit_time_us))
             link.sent_lsn = last_lsn
             link.sent_bytes += len(frame)
+            await link.ws.send_bytes(frame)
             next_lsn = last_lsn + 1
 
     @staticmethod
