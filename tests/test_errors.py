@@ -4,6 +4,7 @@ compared with what DynamoDB answers for the same requests."""
 
 from __future__ import annotations
 
+import gzip
 import urllib.request
 
 import boto3
@@ -96,6 +97,15 @@ def test_malformed_json_is_a_serialization_error(raw, body):
     reply = raw.post(body, target="DynamoDB_20120810.DescribeTable")
     assert_error(reply, "SerializationException")
     assert reply.json()["message"].startswith("Could not parse request body into json: ")
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "br", "zstd"])
+def test_bodies_are_read_as_sent_whatever_their_content_encoding(raw, encoding):
+    """No DynamoDB client compresses requests: a Content-Encoding is not applied, and a body
+    that is not JSON as sent is a serialization error, never a plain-text refusal."""
+    assert raw.post(b'{"Limit": 1}', headers={"Content-Encoding": encoding}).status == 200
+    reply = raw.post(gzip.compress(b'{"Limit": 1}'), headers={"Content-Encoding": encoding})
+    assert_error(reply, "SerializationException")
 
 
 def test_json_nested_beyond_the_parser_limit_is_a_serialization_error(raw):
@@ -193,6 +203,26 @@ def test_wrong_json_types_are_serialization_errors(raw, operation, payload, mess
 )
 def test_model_validation_messages(unchecked, operation, arguments, message):
     assert refusal(getattr(unchecked, operation), **arguments) == ("ValidationException", message)
+
+
+@pytest.mark.parametrize(
+    ("operation", "payload", "path"),
+    [
+        ("BatchGetItem", {"RequestItems": {"tab": None}}, "requestItems.tab.member"),
+        ("BatchWriteItem", {"RequestItems": {"tab": [None]}}, "requestItems.tab.member.1.member"),
+        ("CreateTable", {"TableName": "tab", "KeySchema": [None], "AttributeDefinitions": []}, "keySchema.1.member"),
+        ("GetItem", {"TableName": "tab", "Key": {}, "ExpressionAttributeNames": {"#n": None}},
+         "expressionAttributeNames.#n.member"),
+    ],
+)
+def test_null_list_elements_and_map_values_are_validation_errors(raw, operation, payload, path):
+    reply = raw.call(operation, payload)
+    assert_error(reply, "ValidationException")
+    assert f"Value null at '{path}' failed to satisfy constraint: Member must not be null" in reply.json()["message"]
+
+
+def test_null_members_are_absent_members(raw):
+    assert raw.call("ListTables", {"Limit": None, "ExclusiveStartTableName": None}).status == 200
 
 
 def test_batch_write_over_25_requests_names_the_map_value_constraint(unchecked):

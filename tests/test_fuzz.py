@@ -271,9 +271,10 @@ def test_arbitrary_json_never_fails_the_server(raw, operation, document):
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.sampled_from(OPERATIONS), st.binary(max_size=64))
-def test_garbage_bodies_never_fail_the_server(raw, operation, body):
-    assert_dynamodb_answer(raw.post(body, target=TARGET_PREFIX + operation))
+@given(st.sampled_from(OPERATIONS), st.binary(max_size=64), st.sampled_from([None, "gzip", "deflate", "identity"]))
+def test_garbage_bodies_never_fail_the_server(raw, operation, body, encoding):
+    headers = {"Content-Encoding": encoding} if encoding else {}
+    assert_dynamodb_answer(raw.post(body, target=TARGET_PREFIX + operation, headers=headers))
 
 
 # Header values as http.client sends them: latin-1, no control characters. Bytes above 0x7F

@@ -182,8 +182,15 @@ class _Checker:
             raise _type_mismatch("list", value)
         self._sized(shape, value, len(value), path)
         for index, element in enumerate(value, 1):
-            if element is not None:
-                self.check(shape["member"]["shape"], element, f"{path}.{index}.member")
+            self._element(shape["member"]["shape"], element, f"{path}.{index}.member")
+
+    def _element(self, shape_name: str, element: Any, path: str) -> None:
+        """A list element or map value. Null ones are refused here so handlers never meet
+        them, except AttributeValues, whose own validation words that refusal."""
+        if element is not None:
+            self.check(shape_name, element, path)
+        elif shape_name not in _OPAQUE_SHAPES:
+            self.fail(None, path, "Member must not be null")
 
     def _map(self, shape: dict, value: Any, path: str) -> None:
         """Map keys and non-structure map values are reported once for the whole map,
@@ -201,11 +208,12 @@ class _Checker:
         value_shape = self.shapes[value_name]
         if value_shape["type"] == "structure" or value_name in _OPAQUE_SHAPES:
             for key, element in value.items():
-                if element is not None:
-                    self.check(value_name, element, f"{path}.{key}.member")
+                self._element(value_name, element, f"{path}.{key}.member")
             return
-        for element in value.values():
-            if element is not None:
+        for key, element in value.items():
+            if element is None:
+                self.fail(None, f"{path}.{key}.member", "Member must not be null")
+            else:
                 self._check_type(value_shape, element)
         if any(element is not None and not self._within(value_shape, element) for element in value.values()):
             constraints = ", ".join(_constraints(value_shape))
@@ -214,8 +222,7 @@ class _Checker:
             member_shape = value_shape["member"]["shape"]
             for key, element in value.items():
                 for index, member in enumerate(element or (), 1):
-                    if member is not None:
-                        self.check(member_shape, member, f"{path}.{key}.member.{index}.member")
+                    self._element(member_shape, member, f"{path}.{key}.member.{index}.member")
 
     def _check_type(self, shape: dict, value: Any) -> None:
         kind = shape["type"]

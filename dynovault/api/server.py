@@ -100,7 +100,14 @@ class Dispatcher:
         try:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
-            raise RequestEntityTooLarge("Request Entity Too Large")
+            raise RequestEntityTooLarge("Request Entity Too Large") from None
+        except web.RequestPayloadError as error:
+            # Broken chunked encoding; aiohttp's text ends with the cause.
+            detail = str(error).strip().splitlines()[-1].strip()
+            raise SerializationException(f"Could not read request body: {detail}") from None
+        except ConnectionResetError:
+            # The client left mid-body: nobody reads this answer, but it is not a server fault.
+            raise SerializationException("Request body ended before its declared length") from None
         if self.authenticate is not None:
             self.authenticate(request, body)
         operation, handler = self._handler(request.headers.get("X-Amz-Target", ""))
@@ -134,7 +141,9 @@ async def health(request: web.Request) -> web.Response:
 def build_app(
     node: Node, authenticate: Authenticator | None = None, replication: ReplicationConfig | None = None
 ) -> web.Application:
-    app = web.Application(client_max_size=MAX_REQUEST_BYTES)
+    # Bodies are read as sent: no DynamoDB client compresses requests, and aiohttp's own
+    # decoding errors would be answered as plain text before any handler could shape them.
+    app = web.Application(client_max_size=MAX_REQUEST_BYTES, handler_args={"auto_decompress": False})
     app[NODE_KEY] = node
     replicator = install_replication(app, node, replication)
     dispatcher = Dispatcher(node, authenticate, replicator.gate)
