@@ -7,6 +7,7 @@ check, handler, one orjson dump (or stored bytes spliced by the handler), CRC32 
 
 from __future__ import annotations
 
+import itertools
 import logging
 import uuid
 import zlib
@@ -41,6 +42,14 @@ Authenticator = Callable[[web.Request, bytes], None]
 # until replicas acknowledged it): (operation, payload, request, body, handler) -> result.
 Gate = Callable[[str, dict, web.Request, bytes, Handler], Awaitable[dict | bytes]]
 NODE_KEY = web.AppKey("node", Node)
+# A random per-process prefix and a counter: as unique as a uuid4 per answer, at a tenth
+# of its cost on the hot path.
+_REQUEST_ID_PREFIX = uuid.uuid4().hex[:20].upper()
+_request_numbers = itertools.count()
+
+
+def _request_id() -> str:
+    return f"{_REQUEST_ID_PREFIX}{next(_request_numbers):012X}"
 
 
 def _response(body: bytes, status: int = 200) -> web.Response:
@@ -49,7 +58,7 @@ def _response(body: bytes, status: int = 200) -> web.Response:
         status=status,
         headers={
             "Content-Type": CONTENT_TYPE,
-            "x-amzn-RequestId": uuid.uuid4().hex.upper(),
+            "x-amzn-RequestId": _request_id(),
             "x-amz-crc32": str(zlib.crc32(body)),
         },
     )
@@ -147,7 +156,9 @@ def build_app(
     app[NODE_KEY] = node
     replicator = install_replication(app, node, replication)
     dispatcher = Dispatcher(node, authenticate, replicator.gate)
-    app.router.add_post("/", dispatcher)
+    # The bound coroutine method: aiohttp wraps any other callable in a deprecated shim
+    # that costs a coroutine frame per request.
+    app.router.add_post("/", dispatcher.__call__)
     app.router.add_get("/health", health)
     metrics.add_routes(app)
     return app
