@@ -53,10 +53,10 @@ def _projection(request: dict) -> Projection | None:
     return projection_of_attributes(attributes) if attributes is not None else None
 
 
-def _filter(request: dict, expression_member: str, legacy_member: str) -> ConditionExpression | None:
-    expression = request.get(expression_member)
+def _filter(request: dict, legacy_member: str) -> ConditionExpression | None:
+    expression = request.get("FilterExpression")
     if expression is not None:
-        return compile_condition(expression, expression_names(request), expression_member)
+        return compile_condition(expression, expression_names(request), "FilterExpression")
     legacy = request.get(legacy_member)
     if legacy:
         return filter_condition(legacy, request.get("ConditionalOperator"), legacy_member)
@@ -78,22 +78,29 @@ def _count_only(request: dict, projection: Projection | None) -> bool:
     return select == "COUNT"
 
 
-def read_plan(
-    request: dict, table: Table, filter_member: str, legacy_filter_member: str, *others: Compiled | None
-) -> ReadPlan:
-    """Validate everything but the key range; ``others`` are expressions that share the
+def _parameter_families(request: dict, legacy_filter_member: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The legacy and the expression parameters a Query or Scan may not mix. DynamoDB
+    lets legacy KeyConditions go with the other expressions when there is no
+    KeyConditionExpression to compete with."""
+    legacy = ("AttributesToGet", legacy_filter_member)
+    expressions = ("ProjectionExpression", "FilterExpression")
+    if legacy_filter_member == "ScanFilter":
+        return legacy, expressions
+    key_legacy = ("KeyConditions",) if request.get("KeyConditionExpression") is not None else ()
+    return (*legacy, *key_legacy), (*expressions, "KeyConditionExpression")
+
+
+def read_plan(request: dict, table: Table, legacy_filter_member: str, *others: Compiled | None) -> ReadPlan:
+    """Validate everything but the key range; ``legacy_filter_member`` (QueryFilter or
+    ScanFilter) says which operation this is; ``others`` are expressions that share the
     request's placeholders (a Query's key condition)."""
     index = request.get("IndexName")
     if index is not None:
         raise ValidationException(f"The table does not have the specified index: {index}")
-    refuse_mixed(
-        request,
-        ("AttributesToGet", legacy_filter_member, "KeyConditions"),
-        ("ProjectionExpression", filter_member, "KeyConditionExpression"),
-    )
+    refuse_mixed(request, *_parameter_families(request, legacy_filter_member))
     values = expression_values(request)
     projection = _projection(request)
-    condition = _filter(request, filter_member, legacy_filter_member)
+    condition = _filter(request, legacy_filter_member)
     bind_all(request, values, projection, condition, *others)
     return ReadPlan(
         projection=projection,

@@ -9,6 +9,7 @@ import orjson
 
 from dynovault.errors import ValidationException
 from dynovault.expressions import Projection, check_unused, compile_projection, projection_of_attributes
+from dynovault.expressions.params import expression_names
 from dynovault.storage.engine import stored_json
 
 
@@ -16,16 +17,16 @@ def projection_for(request: dict) -> Projection | None:
     """The projection a read asks for (ProjectionExpression or legacy AttributesToGet)."""
     expression = request.get("ProjectionExpression")
     legacy = request.get("AttributesToGet")
-    names = request.get("ExpressionAttributeNames")
     if expression is not None and legacy is not None:
         raise ValidationException(
             "Can not use both expression and non-expression parameters in the same request: "
             "Non-expression parameters: {AttributesToGet} Expression parameters: {ProjectionExpression}"
         )
     if expression is None:
-        if names is not None:
+        if request.get("ExpressionAttributeNames") is not None:
             raise ValidationException("ExpressionAttributeNames can only be specified when using expressions")
         return projection_of_attributes(legacy) if legacy is not None else None
+    names = expression_names(request)
     projection = compile_projection(expression, names)
     check_unused(names, None, projection)
     return projection

@@ -42,10 +42,35 @@ def _is_constant(operand: nodes.Operand) -> bool:
     return isinstance(operand, (nodes.ValueOperand, nodes.Literal))
 
 
-def _attribute(operand: nodes.Operand) -> str:
-    if not isinstance(operand, nodes.PathOperand) or len(operand.path) != 1:
-        raise ValidationException("Query key condition not supported")
-    return operand.path[0]
+def _key_attribute(operands: tuple[nodes.Operand, ...]) -> tuple[str, int]:
+    """The one top-level attribute among a condition's operands and its position; every
+    other operand must be a constant."""
+    found: tuple[str, int] | None = None
+    for position, operand in enumerate(operands):
+        if _is_constant(operand):
+            continue
+        if not isinstance(operand, nodes.PathOperand):
+            raise ValidationException("KeyConditionExpressions cannot contain nested operations")
+        if found is not None:
+            raise ValidationException(
+                "Invalid condition in KeyConditionExpression: Multiple attribute names used in one condition"
+            )
+        if len(operand.path) != 1:
+            raise ValidationException("KeyConditionExpressions cannot have conditions on nested attributes")
+        found = (str(operand.path[0]), position)
+    if found is None:
+        raise ValidationException("Invalid condition in KeyConditionExpression: No key attribute specified")
+    return found
+
+
+def _subject_first(operator: str, operands: tuple[nodes.Operand, ...]) -> str:
+    name, position = _key_attribute(operands)
+    if position != 0:
+        raise ValidationException(
+            f"Invalid condition in KeyConditionExpression: {operator} operator must have the key attribute "
+            "as its first operand"
+        )
+    return name
 
 
 def _term(condition: nodes.Condition, values: nodes.Values) -> tuple[str, str, tuple[dict, ...]]:
@@ -53,21 +78,18 @@ def _term(condition: nodes.Condition, values: nodes.Values) -> tuple[str, str, t
     if isinstance(condition, nodes.Comparison):
         if condition.operator == "<>":
             raise ValidationException("Unsupported operator on KeyConditionExpression: operator: <>")
-        left, right, operator = condition.left, condition.right, condition.operator
-        if _is_constant(left) and not _is_constant(right):
-            left, right, operator = right, left, _FLIPPED[operator]
-        if not _is_constant(right):
-            raise ValidationException("Query key condition not supported")
-        return _attribute(left), operator, (right.resolve({}, values),)
+        name, position = _key_attribute((condition.left, condition.right))
+        operator, constant = condition.operator, condition.right
+        if position == 1:
+            operator, constant = _FLIPPED[operator], condition.left
+        return name, operator, (constant.resolve({}, values),)
     if isinstance(condition, nodes.Between):
-        if not (_is_constant(condition.low) and _is_constant(condition.high)):
-            raise ValidationException("Query key condition not supported")
+        name = _subject_first("BETWEEN", (condition.subject, condition.low, condition.high))
         bounds = (condition.low.resolve({}, values), condition.high.resolve({}, values))
-        return _attribute(condition.subject), "BETWEEN", bounds
+        return name, "BETWEEN", bounds
     if isinstance(condition, nodes.BeginsWith):
-        if not _is_constant(condition.prefix):
-            raise ValidationException("Query key condition not supported")
-        return _attribute(condition.subject), "begins_with", (condition.prefix.resolve({}, values),)
+        name = _subject_first("begins_with", (condition.subject, condition.prefix))
+        return name, "begins_with", (condition.prefix.resolve({}, values),)
     name = _FUNCTION_NAMES.get(type(condition), "NOT")
     raise ValidationException(f"Invalid operator used in KeyConditionExpression: {name}")
 
@@ -82,10 +104,13 @@ def key_condition(condition: ConditionExpression, schema: KeySchema, values: nod
     if schema.hash_name not in terms:
         raise ValidationException(f"Query condition missed key schema element: {schema.hash_name}")
     if set(terms) - set(schema.names):
+        if schema.range_name is not None:
+            raise ValidationException(f"Query condition missed key schema element: {schema.range_name}")
         raise ValidationException("Query key condition not supported")
-    hash_operator, (hash_value,) = terms[schema.hash_name]
+    hash_operator, hash_values = terms[schema.hash_name]
     if hash_operator != "=":
         raise ValidationException("Query key condition not supported")
+    (hash_value,) = hash_values
     _check_type(hash_value, schema.hash_type, schema.hash_name)
     if schema.range_name not in terms:
         return KeyCondition(hash_value, None, ())

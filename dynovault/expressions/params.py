@@ -4,6 +4,7 @@ and the condition that guards a write (ConditionExpression or legacy Expected)."
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -26,6 +27,11 @@ from dynovault.storage.attributes import canonical_value
 from dynovault.storage.engine import stored_json
 
 
+# Placeholder keys DynamoDB accepts: the sigil, then letters, digits and underscores.
+_NAME_KEY = re.compile(r"#[0-9A-Za-z_]+")
+_VALUE_KEY = re.compile(r":[0-9A-Za-z_]+")
+
+
 def expression_names(request: dict) -> dict | None:
     names = request.get("ExpressionAttributeNames")
     if names is None:
@@ -33,7 +39,7 @@ def expression_names(request: dict) -> dict | None:
     if not names:
         raise ValidationException("ExpressionAttributeNames must not be empty")
     for key in names:
-        if not key.startswith("#"):
+        if not _NAME_KEY.fullmatch(key):
             raise ValidationException(f'ExpressionAttributeNames contains invalid key: Syntax error; key: "{key}"')
     return names
 
@@ -47,7 +53,7 @@ def expression_values(request: dict) -> Values:
         raise ValidationException("ExpressionAttributeValues must not be empty")
     canonical = {}
     for key, value in values.items():
-        if not key.startswith(":"):
+        if not _VALUE_KEY.fullmatch(key):
             raise ValidationException(f'ExpressionAttributeValues contains invalid key: Syntax error; key: "{key}"')
         try:
             canonical[key] = canonical_value(value)[0]
@@ -59,20 +65,28 @@ def expression_values(request: dict) -> Values:
 
 
 def refuse_mixed(request: dict, legacy: tuple[str, ...], expressions: tuple[str, ...]) -> None:
-    """DynamoDB refuses a request that mixes legacy and expression parameters, and
-    placeholders sent with no expression to use them."""
-    used_legacy = [name for name in legacy if request.get(name) is not None]
+    """DynamoDB refuses a request that mixes legacy and expression parameters (the legacy
+    ConditionalOperator included), and placeholders sent with no expression to use them:
+    names need some expression, values one other than a ProjectionExpression."""
     used_expressions = [name for name in expressions if request.get(name) is not None]
+    used_legacy = [name for name in (*legacy, "ConditionalOperator") if request.get(name) is not None]
     if used_legacy and used_expressions:
         raise ValidationException(
             "Can not use both expression and non-expression parameters in the same request: "
             f"Non-expression parameters: {{{', '.join(used_legacy)}}} "
             f"Expression parameters: {{{', '.join(used_expressions)}}}"
         )
-    if not used_expressions:
-        for placeholders in ("ExpressionAttributeNames", "ExpressionAttributeValues"):
-            if request.get(placeholders) is not None:
-                raise ValidationException(f"{placeholders} can only be specified when using expressions")
+    if not used_expressions and request.get("ExpressionAttributeNames") is not None:
+        raise ValidationException("ExpressionAttributeNames can only be specified when using expressions")
+    value_expressions = [name for name in expressions if name != "ProjectionExpression"]
+    if request.get("ExpressionAttributeValues") is not None and not any(
+        request.get(name) is not None for name in value_expressions
+    ):
+        verb = "are" if len(value_expressions) > 1 else "is"
+        raise ValidationException(
+            "ExpressionAttributeValues can only be specified when using expressions: "
+            f"{' and '.join(value_expressions)} {verb} null"
+        )
 
 
 def bind_all(request: dict, values: Values, *compiled: Compiled | None) -> None:

@@ -17,7 +17,8 @@ MIN_ADJUSTED_EXPONENT = -130
 
 # Wide enough that canonicalising or adding two in-range numbers never rounds silently.
 DECIMAL_CONTEXT = Context(prec=MAX_DIGITS, Emax=999, Emin=-999)
-_NUMBER_SYNTAX = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+# ASCII digits only: Python's \d would also admit other scripts' digits, which Decimal reads.
+_NUMBER_SYNTAX = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
 def parse_number(text: str) -> Decimal:
@@ -34,15 +35,10 @@ def parse_number(text: str) -> Decimal:
 
 
 def check_number(value: Decimal) -> Decimal:
-    """Enforce DynamoDB's precision and range on a computed or parsed number."""
+    """Enforce DynamoDB's range, then its precision (the order DynamoDB reports them in),
+    on a computed or parsed number."""
     if not value:
         return Decimal(0)
-    sign, digits, exponent = value.as_tuple()
-    significant = "".join(map(str, digits)).strip("0")
-    if len(significant) > MAX_DIGITS:
-        raise ValidationException(
-            "Attempting to store more than 38 significant digits in a Number"
-        )
     adjusted = value.adjusted()
     if adjusted > MAX_ADJUSTED_EXPONENT:
         raise ValidationException(
@@ -51,6 +47,11 @@ def check_number(value: Decimal) -> Decimal:
     if adjusted < MIN_ADJUSTED_EXPONENT:
         raise ValidationException(
             "Number underflow. Attempting to store a number with magnitude smaller than supported range"
+        )
+    significant = "".join(map(str, value.as_tuple().digits)).strip("0")
+    if len(significant) > MAX_DIGITS:
+        raise ValidationException(
+            "Attempting to store more than 38 significant digits in a Number"
         )
     return value.normalize(DECIMAL_CONTEXT)
 

@@ -61,7 +61,7 @@ def key_range(schema: KeySchema, condition: KeyCondition, partition: bytes) -> t
 async def handle(request: dict, node: Node) -> bytes:
     table = node.table(request["TableName"])
     keys = _key_condition_expression(request)
-    plan = read_plan(request, table, "FilterExpression", "QueryFilter", keys)
+    plan = read_plan(request, table, "QueryFilter", keys)
     if plan.filter is not None:
         primary = sorted(plan.filter.attribute_names & set(table.schema.names))
         if primary:

@@ -42,7 +42,7 @@ def _segment(request: dict) -> tuple[int, int]:
 
 async def handle(request: dict, node: Node) -> bytes:
     table = node.table(request["TableName"])
-    plan = read_plan(request, table, "FilterExpression", "ScanFilter")
+    plan = read_plan(request, table, "ScanFilter")
     start, end = segment_range(*_segment(request))
     exclusive = start_key(request, table)
     if exclusive is not None:

@@ -1,0 +1,114 @@
+"""Conformance with DynamoDB as an unmodified boto3 user meets it: the refusals of
+placeholders and parameter mixes, key conditions, numbers, and the answers boto3's
+resource layer and waiters rely on. Messages are DynamoDB's own wording."""
+
+from __future__ import annotations
+
+import pytest
+from botocore.exceptions import ClientError
+
+KEY = {"pk": {"S": "k"}}
+
+
+def refusal(call, **arguments) -> tuple[str, str]:
+    """The error code and message a call is refused with."""
+    with pytest.raises(ClientError) as excinfo:
+        call(**arguments)
+    error = excinfo.value.response["Error"]
+    return error["Code"], error["Message"]
+
+
+def only_values(expressions: str) -> str:
+    return f"ExpressionAttributeValues can only be specified when using expressions: {expressions}"
+
+
+@pytest.mark.parametrize(
+    "operation, arguments, message",
+    [
+        ("put_item", {"Item": KEY, "ExpressionAttributeValues": {":v": {"N": "1"}}},
+         only_values("ConditionExpression is null")),
+        ("delete_item", {"Key": KEY, "ExpressionAttributeValues": {":v": {"N": "1"}}},
+         only_values("ConditionExpression is null")),
+        ("update_item", {"Key": KEY, "ExpressionAttributeValues": {":v": {"N": "1"}}},
+         only_values("UpdateExpression and ConditionExpression are null")),
+        ("scan", {"ExpressionAttributeValues": {":v": {"N": "1"}}}, only_values("FilterExpression is null")),
+        ("scan", {"ProjectionExpression": "a", "ExpressionAttributeValues": {":v": {"N": "1"}}},
+         only_values("FilterExpression is null")),
+        ("query", {"KeyConditions": {"pk": {"ComparisonOperator": "EQ", "AttributeValueList": [{"S": "k"}]}},
+                   "ExpressionAttributeValues": {":v": {"N": "1"}}},
+         only_values("FilterExpression and KeyConditionExpression are null")),
+        ("put_item", {"Item": KEY, "ConditionExpression": "attribute_exists(pk)", "ConditionalOperator": "OR"},
+         "Can not use both expression and non-expression parameters in the same request: "
+         "Non-expression parameters: {ConditionalOperator} Expression parameters: {ConditionExpression}"),
+        ("scan", {"FilterExpression": "attribute_exists(a)", "ConditionalOperator": "AND"},
+         "Can not use both expression and non-expression parameters in the same request: "
+         "Non-expression parameters: {ConditionalOperator} Expression parameters: {FilterExpression}"),
+        ("get_item", {"Key": KEY, "ProjectionExpression": "a", "ExpressionAttributeNames": {"a": "a"}},
+         'ExpressionAttributeNames contains invalid key: Syntax error; key: "a"'),
+        ("put_item", {"Item": KEY, "ConditionExpression": "#a-b = :v", "ExpressionAttributeNames": {"#a-b": "a"},
+                      "ExpressionAttributeValues": {":v": {"N": "1"}}},
+         'ExpressionAttributeNames contains invalid key: Syntax error; key: "#a-b"'),
+        ("put_item", {"Item": KEY, "ConditionExpression": "a = :v.w",
+                      "ExpressionAttributeValues": {":v.w": {"N": "1"}}},
+         'ExpressionAttributeValues contains invalid key: Syntax error; key: ":v.w"'),
+    ],
+)
+def test_placeholder_and_parameter_mix_refusals(ddb, hash_table, operation, arguments, message):
+    call = getattr(ddb, operation)
+    assert refusal(call, TableName=hash_table, **arguments) == ("ValidationException", message)
+
+
+def test_legacy_key_conditions_go_with_a_filter_expression(ddb, hash_table):
+    ddb.put_item(TableName=hash_table, Item={**KEY, "n": {"N": "5"}})
+    response = ddb.query(
+        TableName=hash_table,
+        KeyConditions={"pk": {"ComparisonOperator": "EQ", "AttributeValueList": [{"S": "k"}]}},
+        FilterExpression="n > :low",
+        ExpressionAttributeValues={":low": {"N": "4"}},
+    )
+    assert response["Items"] == [{**KEY, "n": {"N": "5"}}]
+
+
+@pytest.mark.parametrize(
+    "condition, values, message",
+    [
+        ("pk BETWEEN :p AND :q", {":q": {"S": "z"}}, "Query key condition not supported"),
+        ("begins_with(pk, :p)", {}, "Query key condition not supported"),
+        ("pk = :p AND extra = :a", {":a": {"N": "1"}}, "Query condition missed key schema element: sk"),
+        ("pk = :p AND sk = pk", {},
+         "Invalid condition in KeyConditionExpression: Multiple attribute names used in one condition"),
+        ("pk = :p AND :a = :a", {":a": {"N": "1"}},
+         "Invalid condition in KeyConditionExpression: No key attribute specified"),
+        ("pk = :p AND sk.x = :a", {":a": {"N": "1"}},
+         "KeyConditionExpressions cannot have conditions on nested attributes"),
+        ("pk = :p AND size(sk) = :a", {":a": {"N": "1"}}, "KeyConditionExpressions cannot contain nested operations"),
+        ("pk = :p AND :a BETWEEN sk AND :a", {":a": {"N": "1"}},
+         "Invalid condition in KeyConditionExpression: BETWEEN operator must have the key attribute as its first operand"),
+    ],
+)
+def test_key_condition_refusals(ddb, range_table, condition, values, message):
+    arguments = {"KeyConditionExpression": condition, "ExpressionAttributeValues": {":p": {"S": "k"}, **values}}
+    assert refusal(ddb.query, TableName=range_table, **arguments) == ("ValidationException", message)
+
+
+@pytest.mark.parametrize("text", ["\uff11", "\u0661", "1\u00b2"])
+def test_numbers_are_ascii_digits(ddb, hash_table, text):
+    code, message = refusal(ddb.put_item, TableName=hash_table, Item={**KEY, "n": {"N": text}})
+    assert (code, message) == ("ValidationException", "A value provided cannot be converted into a number")
+
+
+@pytest.mark.parametrize(
+    "expression, operands, message",
+    [
+        ("SET n = :a + :b", ("9.9999999999999999999999999999999999999E+125", "1E+125"),
+         "Number overflow. Attempting to store a number with magnitude larger than supported range"),
+        ("SET n = :a - :b", ("-9.9999999999999999999999999999999999999E+125", "1E+125"),
+         "Number overflow. Attempting to store a number with magnitude larger than supported range"),
+        ("SET n = :a - :b", ("1.5E-130", "1E-130"),
+         "Number underflow. Attempting to store a number with magnitude smaller than supported range"),
+    ],
+)
+def test_arithmetic_out_of_range(ddb, hash_table, expression, operands, message):
+    values = {":a": {"N": operands[0]}, ":b": {"N": operands[1]}}
+    arguments = {"Key": KEY, "UpdateExpression": expression, "ExpressionAttributeValues": values}
+    assert refusal(ddb.update_item, TableName=hash_table, **arguments) == ("ValidationException", message)
