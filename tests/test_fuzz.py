@@ -264,6 +264,41 @@ def test_expressions_on_existing_keys_never_fail_the_server(raw, operation, key,
     assert_dynamodb_answer(raw.call(operation, {"TableName": "fuzz_hash", **member, **options}))
 
 
+KEY_VALUES = {":v": {"S": "a"}, ":w": {"N": "2"}}
+# Each uses both placeholders of KEY_VALUES, which otherwise would be refused as unused.
+key_conditions = st.one_of(
+    st.sampled_from(["pk = :v AND sk > :w", "pk = :v AND sk BETWEEN :w AND :w", "#n = :v AND sk <= :w",
+                     "pk = :v AND begins_with(sk, :w)", "sk = :w AND pk = :v", "pk = :w AND sk = :v"]),
+    expressions,
+)
+read_members = {
+    "FilterExpression": expressions,
+    "ProjectionExpression": expressions,
+    "ExpressionAttributeNames": st.one_of(st.just({"#n": "pk"}), expression_members["ExpressionAttributeNames"]),
+    "ExpressionAttributeValues": st.one_of(st.just(KEY_VALUES), expression_members["ExpressionAttributeValues"]),
+    "Limit": mostly(st.integers(1, 5), st.integers(-1, 0)),
+    "ExclusiveStartKey": st.dictionaries(st.sampled_from(["pk", "sk"]), attribute_values, max_size=2),
+    "ScanIndexForward": st.booleans(),
+    "Select": st.sampled_from(["ALL_ATTRIBUTES", "COUNT", "SPECIFIC_ATTRIBUTES", "ALL_PROJECTED_ATTRIBUTES"]),
+    "ConsistentRead": st.booleans(),
+}
+scan_members = {"Segment": st.integers(-1, 4), "TotalSegments": st.integers(0, 4)}
+
+
+@FUZZ_SETTINGS
+@given(
+    st.sampled_from(TABLES),
+    key_conditions,
+    st.fixed_dictionaries({}, optional=read_members),
+    st.fixed_dictionaries({}, optional=scan_members),
+)
+def test_queries_and_scans_with_random_expressions_never_fail_the_server(raw, table, key_condition, options, scan):
+    query = {"TableName": table, "KeyConditionExpression": key_condition, "ExpressionAttributeValues": KEY_VALUES}
+    query.update(options)
+    assert_dynamodb_answer(raw.call("Query", query))
+    assert_dynamodb_answer(raw.call("Scan", {"TableName": table, **options, **scan}))
+
+
 @settings(max_examples=150, deadline=None)
 @given(st.sampled_from(OPERATIONS), any_json)
 def test_arbitrary_json_never_fails_the_server(raw, operation, document):
