@@ -114,16 +114,17 @@ def _done(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def _start_servers(workdir: Path, args: argparse.Namespace) -> list[Target]:
+def _targets(workdir: Path, args: argparse.Namespace) -> list[Target]:
     dynovault = ServerProcess(workdir / "dynovault-data")
     moto = CommandServer(MOTO, [sys.executable, "-m", "moto.server", "-p", "{port}"], workdir)
     ceiling = CommandServer(CEILING, [sys.executable, "-m", "bench.ceiling", "--port", "{port}"], workdir,
                             ready_path="/health")
-    targets = [Target(DYNOVAULT, dynovault, args.items), Target(MOTO, moto, args.moto_items), Target(CEILING, ceiling, 0)]
-    for target in targets:
-        target.server.start(timeout=60)
-        _done(f"started {target.name} on {target.server.url} (pid {target.pid})")
-    return targets
+    return [Target(DYNOVAULT, dynovault, args.items), Target(MOTO, moto, args.moto_items), Target(CEILING, ceiling, 0)]
+
+
+def _start(target: Target) -> None:
+    target.server.start(timeout=60)
+    _done(f"started {target.name} on {target.server.url} (pid {target.pid})")
 
 
 def _client(url: str):
@@ -220,14 +221,17 @@ async def _run(args: argparse.Namespace) -> int:
         "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     with tempfile.TemporaryDirectory(prefix="dynovault-bench-") as workdir:
-        targets = _start_servers(Path(workdir), args)
+        targets = _targets(Path(workdir), args)
         try:
-            for target in targets[:2]:
+            for target in targets:
+                _start(target)
+            for target in (t for t in targets if t.items):
                 await _preload(target)
                 _verify(target)
             results = []
             for workload in (w for w in WORKLOADS if w.name in args.workloads):
                 for target in targets:
+                    # The ceiling holds nothing and answers any key: it gets Dynovault's requests.
                     pool = workload.requests(TABLE, target.items or args.items, args.seed)
                     results.append(await _measure(workload, target, pool, args))
         finally:
