@@ -112,3 +112,98 @@ def test_arithmetic_out_of_range(ddb, hash_table, expression, operands, message)
     values = {":a": {"N": operands[0]}, ":b": {"N": operands[1]}}
     arguments = {"Key": KEY, "UpdateExpression": expression, "ExpressionAttributeValues": values}
     assert refusal(ddb.update_item, TableName=hash_table, **arguments) == ("ValidationException", message)
+
+
+@pytest.mark.parametrize(
+    "expression, values, message",
+    [
+        ("REMOVE absent.x", None, "The document path provided in the update expression is invalid for update"),
+        ("REMOVE s[0]", None, "The document path provided in the update expression is invalid for update"),
+        ("DELETE absent.x :set", {":set": {"SS": ["a"]}},
+         "The document path provided in the update expression is invalid for update"),
+        ("ADD absent.x :one", {":one": {"N": "1"}},
+         "The document path provided in the update expression is invalid for update"),
+        ("ADD s :one", {":one": {"N": "1"}}, "An operand in the update expression has an incorrect data type"),
+        ("DELETE s :set", {":set": {"SS": ["a"]}}, "An operand in the update expression has an incorrect data type"),
+    ],
+)
+def test_update_paths_and_types_checked_against_the_item(ddb, hash_table, expression, values, message):
+    item = {**KEY, "s": {"S": "text"}, "m": {"M": {}}}
+    ddb.put_item(TableName=hash_table, Item=item)
+    arguments = {"Key": KEY, "UpdateExpression": expression}
+    if values:
+        arguments["ExpressionAttributeValues"] = values
+    assert refusal(ddb.update_item, TableName=hash_table, **arguments) == ("ValidationException", message)
+    assert ddb.get_item(TableName=hash_table, Key=KEY)["Item"] == item
+
+
+def test_removing_what_is_missing_under_an_existing_parent_changes_nothing(ddb, hash_table):
+    item = {**KEY, "m": {"M": {"a": {"N": "1"}}}, "l": {"L": [{"N": "1"}]}}
+    ddb.put_item(TableName=hash_table, Item=item)
+    ddb.update_item(TableName=hash_table, Key=KEY, UpdateExpression="REMOVE m.b, l[5], absent")
+    assert ddb.get_item(TableName=hash_table, Key=KEY)["Item"] == item
+
+
+def test_legacy_attribute_updates_word_a_type_mismatch_their_way(ddb, hash_table):
+    ddb.put_item(TableName=hash_table, Item={**KEY, "s": {"S": "text"}})
+    updates = {"s": {"Action": "ADD", "Value": {"N": "1"}}}
+    code, message = refusal(ddb.update_item, TableName=hash_table, Key=KEY, AttributeUpdates=updates)
+    assert (code, message) == ("ValidationException", "Type mismatch for attribute to update")
+
+
+KEY_PATH = "Key attributes must be scalars; list random access '[]' and map lookup '.' are not allowed: Key: pk"
+
+
+@pytest.mark.parametrize(
+    "operation, arguments",
+    [
+        ("get_item", {"Key": KEY, "ProjectionExpression": "pk.a"}),
+        ("scan", {"ProjectionExpression": "#k[0]", "ExpressionAttributeNames": {"#k": "pk"}}),
+        ("scan", {"FilterExpression": "attribute_exists(pk.b.c)"}),
+    ],
+)
+def test_paths_into_key_attributes_are_refused(ddb, hash_table, operation, arguments):
+    assert refusal(getattr(ddb, operation), TableName=hash_table, **arguments) == ("ValidationException", KEY_PATH)
+
+
+def test_batch_get_refuses_paths_into_key_attributes(ddb, hash_table):
+    request = {hash_table: {"Keys": [KEY], "ProjectionExpression": "pk.a"}}
+    assert refusal(ddb.batch_get_item, RequestItems=request) == ("ValidationException", KEY_PATH)
+
+
+def test_parallel_scan_start_key_must_belong_to_the_segment(ddb, hash_table):
+    for index in range(20):
+        ddb.put_item(TableName=hash_table, Item={"pk": {"S": f"k{index}"}})
+    first_half = ddb.scan(TableName=hash_table, Segment=0, TotalSegments=2)["Items"]
+    second_half = ddb.scan(TableName=hash_table, Segment=1, TotalSegments=2)["Items"]
+    assert first_half and second_half
+    assert ddb.scan(TableName=hash_table, Segment=1, TotalSegments=2, ExclusiveStartKey=second_half[0])["Items"] \
+        == second_half[1:]
+    code, message = refusal(
+        ddb.scan, TableName=hash_table, Segment=0, TotalSegments=2, ExclusiveStartKey=second_half[0]
+    )
+    assert (code, message) == (
+        "ValidationException",
+        "The provided starting key is invalid: Invalid ExclusiveStartKey. Please use ExclusiveStartKey with correct "
+        "Segment. TotalSegments: 2 Segment: 0",
+    )
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ({"SS": ["a", "a"]}, "One or more parameter values were invalid: Input collection [a, a] contains duplicates."),
+        ({"NS": ["1", "1.0"]}, "Input collection contains duplicates"),
+        ({"BS": [b"b", b"b"]},
+         "One or more parameter values were invalid: Input collection [Yg==, Yg==]of type BS contains duplicates."),
+    ],
+)
+def test_set_duplicates(ddb, hash_table, value, message):
+    assert refusal(ddb.put_item, TableName=hash_table, Item={**KEY, "s": value}) == ("ValidationException", message)
+
+
+def test_attributes_to_get_without_duplicates(ddb, hash_table):
+    code, message = refusal(ddb.get_item, TableName=hash_table, Key=KEY, AttributesToGet=["a", "b", "a"])
+    assert (code, message) == (
+        "ValidationException", "One or more parameter values were invalid: Duplicate value in attribute name: a"
+    )

@@ -201,13 +201,13 @@ def test_malformed_update_expressions(ddb, hash_table, expression, values, names
         ("SET a = absent + :one", {":one": {"N": "1"}},
          "The provided expression refers to an attribute that does not exist in the item"),
         ("SET a = s + :one", {":one": {"N": "1"}},
-         "Invalid UpdateExpression: An operand in the update expression has an incorrect data type"),
+         "An operand in the update expression has an incorrect data type"),
         ("ADD s :one", {":one": {"N": "1"}},
-         "Invalid UpdateExpression: An operand in the update expression has an incorrect data type"),
+         "An operand in the update expression has an incorrect data type"),
         ("SET nope.deeper = :one", {":one": {"N": "1"}},
          "The document path provided in the update expression is invalid for update"),
         ("SET s = list_append(s, :l)", {":l": {"L": []}},
-         "Invalid UpdateExpression: An operand in the update expression has an incorrect data type"),
+         "An operand in the update expression has an incorrect data type"),
     ],
 )
 def test_update_refusals_that_depend_on_the_item(ddb, hash_table, expression, values, message):

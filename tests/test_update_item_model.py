@@ -151,6 +151,8 @@ def reference_update(old, actions):
         if current is None:
             if kind == "ADD":
                 put(new, target, operand)
+            else:
+                parent(new, target, create_error=True)
             continue
         if tag not in current:
             raise Refused
@@ -170,9 +172,7 @@ def reference_update(old, actions):
 
 
 def remove(item, path):
-    container = parent(item, path, create_error=False)
-    if container is None:
-        return
+    container = parent(item, path, create_error=True)
     step = path[-1]
     if isinstance(step, int):
         if step < len(container):

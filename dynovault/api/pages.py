@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import orjson
 
 from dynovault.api.reads import with_members
-from dynovault.api.validation import consumed_capacity, read_units, validated_key
+from dynovault.api.validation import check_key_paths, consumed_capacity, read_units, validated_key
 from dynovault.errors import ValidationException
 from dynovault.expressions import (
     Compiled,
@@ -102,6 +102,10 @@ def read_plan(request: dict, table: Table, legacy_filter_member: str, *others: C
     projection = _projection(request)
     condition = _filter(request, legacy_filter_member)
     bind_all(request, values, projection, condition, *others)
+    if projection is not None:
+        check_key_paths(table, projection.paths)
+    if condition is not None and legacy_filter_member == "ScanFilter":
+        check_key_paths(table, condition.paths)
     return ReadPlan(
         projection=projection,
         filter=condition,

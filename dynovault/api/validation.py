@@ -56,6 +56,16 @@ def validated_key(table: Table, key: Any) -> tuple[dict, bytes]:
     return canonical, schema.encode(canonical)
 
 
+def check_key_paths(table: Table, paths: tuple[tuple[str | int, ...], ...]) -> None:
+    """DynamoDB refuses document paths that look inside a key attribute (keys are scalars)."""
+    for path in paths:
+        if len(path) > 1 and path[0] in table.schema.names:
+            raise ValidationException(
+                "Key attributes must be scalars; list random access '[]' and map lookup '.' are not allowed: "
+                f"Key: {path[0]}"
+            )
+
+
 def key_of(table: Table, item: Item) -> dict:
     return {name: item[name] for name in table.schema.names}
 

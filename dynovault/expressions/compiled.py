@@ -108,13 +108,17 @@ def _compile_projection(expression: str, names: tuple) -> Projection:
 @lru_cache(maxsize=CACHE_SIZE)
 def _projection_of_attributes(names: tuple[str, ...]) -> Projection:
     return _projection_from_paths(
-        [(name,) for name in dict.fromkeys(names)],
+        [(name,) for name in names],
         {"kind": "ProjectionExpression", "names_used": frozenset(), "values_used": (), "rules": ()},
     )
 
 
 def projection_of_attributes(names: list[str]) -> Projection:
-    """The projection the legacy AttributesToGet asks for (top-level names, taken as is)."""
+    """The projection the legacy AttributesToGet asks for (top-level names, taken as is,
+    each at most once)."""
+    if len(set(names)) != len(names):
+        duplicate = next(name for index, name in enumerate(names) if name in names[:index])
+        raise ValidationException(f"One or more parameter values were invalid: Duplicate value in attribute name: {duplicate}")
     return _projection_of_attributes(tuple(names))
 
 

@@ -14,7 +14,9 @@ from dynovault.expressions.paths import Item, Path, get_path
 Values = dict[str, dict[str, Any]]
 
 MISSING_ATTRIBUTE = "The provided expression refers to an attribute that does not exist in the item"
-WRONG_OPERAND_TYPE = "Invalid UpdateExpression: An operand in the update expression has an incorrect data type"
+# Found while applying an update (not while parsing it), so not an "Invalid UpdateExpression".
+WRONG_OPERAND_TYPE = "An operand in the update expression has an incorrect data type"
+LEGACY_WRONG_TYPE = "Type mismatch for attribute to update"
 
 
 class Operand(Protocol):

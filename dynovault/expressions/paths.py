@@ -121,11 +121,18 @@ def set_path(item: Item, path: Path, value: dict) -> None:
         container[last] = value
 
 
+def require_parent(item: Item, path: Path) -> None:
+    """Refuse an update of a path whose parent map or list is missing (or of another type)."""
+    if _parent(item, path)[0] is None:
+        raise ValidationException(INVALID_UPDATE_PATH)
+
+
 def remove_path(item: Item, path: Path) -> None:
-    """REMOVE semantics: removing what is not there changes nothing."""
+    """REMOVE semantics: removing what is not there changes nothing, but the parent of
+    the path must be there."""
     container, last = _parent(item, path)
     if container is None:
-        return
+        raise ValidationException(INVALID_UPDATE_PATH)
     if isinstance(last, int):
         if last < len(container):
             del container[last]

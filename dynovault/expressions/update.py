@@ -6,12 +6,16 @@ from __future__ import annotations
 
 from dynovault.errors import ValidationException
 from dynovault.expressions import nodes
-from dynovault.expressions.paths import Item, Path, get_path, remove_path, set_path
+from dynovault.expressions.paths import Item, Path, get_path, remove_path, require_parent, set_path
 from dynovault.expressions.values import SET_TAGS, add_numbers
 
 
-def apply_actions(actions: tuple, old: Item, new: Item, values: nodes.Values) -> None:
-    """Change ``new`` (a copy of ``old``) in place."""
+def apply_actions(
+    actions: tuple, old: Item, new: Item, values: nodes.Values, wrong_type: str = nodes.WRONG_OPERAND_TYPE
+) -> None:
+    """Change ``new`` (a copy of ``old``) in place; ``wrong_type`` is the refusal of an
+    ADD or DELETE whose operand's type differs from the attribute's (legacy
+    AttributeUpdates word it differently from UpdateExpressions)."""
     computed = []
     for action in actions:
         if isinstance(action, nodes.SetAction):
@@ -23,22 +27,22 @@ def apply_actions(actions: tuple, old: Item, new: Item, values: nodes.Values) ->
         set_path(new, path, value)
     for action in actions:
         if isinstance(action, nodes.AddAction):
-            _add(new, action.path, action.value.resolve(old, values))
+            _add(new, action.path, action.value.resolve(old, values), wrong_type)
         elif isinstance(action, nodes.DeleteAction):
-            _delete(new, action.path, action.value.resolve(old, values))
+            _delete(new, action.path, action.value.resolve(old, values), wrong_type)
     removals = sorted((a.path for a in actions if isinstance(a, nodes.RemoveAction)), reverse=True)
     for path in removals:
         remove_path(new, path)
 
 
-def _add(item: Item, path: Path, operand: dict) -> None:
+def _add(item: Item, path: Path, operand: dict, wrong_type: str) -> None:
     current = get_path(item, path)
     if current is None:
         set_path(item, path, operand)
         return
     (tag,) = operand
     if tag not in current:
-        raise ValidationException(nodes.WRONG_OPERAND_TYPE)
+        raise ValidationException(wrong_type)
     if tag == "N":
         set_path(item, path, add_numbers(current["N"], operand["N"]))
     elif tag in SET_TAGS:
@@ -47,16 +51,17 @@ def _add(item: Item, path: Path, operand: dict) -> None:
     elif tag == "L":
         set_path(item, path, {"L": current["L"] + operand["L"]})
     else:
-        raise ValidationException(nodes.WRONG_OPERAND_TYPE)
+        raise ValidationException(wrong_type)
 
 
-def _delete(item: Item, path: Path, operand: dict) -> None:
+def _delete(item: Item, path: Path, operand: dict, wrong_type: str) -> None:
     current = get_path(item, path)
     if current is None:
+        require_parent(item, path)
         return
     (tag,) = operand
     if tag not in current or tag not in SET_TAGS:
-        raise ValidationException(nodes.WRONG_OPERAND_TYPE)
+        raise ValidationException(wrong_type)
     removed = set(operand[tag])
     remaining = [m for m in current[tag] if m not in removed]
     if remaining:

@@ -120,8 +120,18 @@ def _canonical_set(tag: str, members: Any) -> tuple[AttributeValue, int]:
         size = sum(len(r) for r in raws)
         identities = raws
     if len(set(identities)) != len(identities):
-        raise invalid(f"Input collection [{', '.join(map(str, members))}] contains duplicates.")
+        raise _duplicates(tag, members)
     return {tag: canonical}, size
+
+
+def _duplicates(tag: str, members: list) -> ValidationException:
+    """DynamoDB words a set's duplicates differently for each set type."""
+    listing = f"[{', '.join(map(str, members))}]"
+    if tag == "NS":
+        return ValidationException("Input collection contains duplicates")
+    if tag == "BS":
+        return invalid(f"Input collection {listing}of type BS contains duplicates.")
+    return invalid(f"Input collection {listing} contains duplicates.")
 
 
 def canonical_item(item: Any, what: str = "item") -> tuple[Item, int]:

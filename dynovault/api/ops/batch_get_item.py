@@ -12,7 +12,7 @@ import orjson
 
 from dynovault.api.node import Node
 from dynovault.api.reads import item_bytes, json_list, projection_for, with_members
-from dynovault.api.validation import consumed_capacity, read_units, validated_key
+from dynovault.api.validation import check_key_paths, consumed_capacity, read_units, validated_key
 from dynovault.errors import ValidationException
 from dynovault.storage.engine import Table, stored_size
 
@@ -29,6 +29,8 @@ async def handle(request: dict, node: Node) -> bytes:
     budget = MAX_RESPONSE_BYTES
     for name, table, spec, keys in plans:
         projection = projection_for(spec)
+        if projection is not None:
+            check_key_paths(table, projection.paths)
         consistent = bool(spec.get("ConsistentRead"))
         found, units = [], 0.0
         for index, stored in enumerate(node.store.get_many(table, [k for _, k in keys])):

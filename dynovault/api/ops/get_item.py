@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dynovault.api.node import Node
 from dynovault.api.reads import item_bytes, projection_for, with_members
-from dynovault.api.validation import consumed_capacity, read_units, validated_key
+from dynovault.api.validation import check_key_paths, consumed_capacity, read_units, validated_key
 from dynovault.storage.engine import stored_size
 
 
@@ -12,6 +12,8 @@ async def handle(request: dict, node: Node) -> bytes:
     table = node.table(request["TableName"])
     projection = projection_for(request)
     _, key = validated_key(table, request["Key"])
+    if projection is not None:
+        check_key_paths(table, projection.paths)
     stored = node.store.get(table, key)
     consistent = bool(request.get("ConsistentRead"))
     units = read_units(stored_size(stored) if stored else 0, consistent)

@@ -43,9 +43,15 @@ def _segment(request: dict) -> tuple[int, int]:
 async def handle(request: dict, node: Node) -> bytes:
     table = node.table(request["TableName"])
     plan = read_plan(request, table, "ScanFilter")
-    start, end = segment_range(*_segment(request))
+    segment, total = _segment(request)
+    start, end = segment_range(segment, total)
     exclusive = start_key(request, table)
     if exclusive is not None:
+        if total > 1 and (exclusive < start or (end is not None and exclusive >= end)):
+            raise ValidationException(
+                "The provided starting key is invalid: Invalid ExclusiveStartKey. Please use ExclusiveStartKey "
+                f"with correct Segment. TotalSegments: {total} Segment: {segment}"
+            )
         start = max(start, exclusive + b"\x00")
     entries = node.store.iterate(table, start, end) if end is None or start < end else iter(())
     return read_page(request, table, plan, entries)

@@ -18,6 +18,7 @@ from dynovault.api.validation import (
 from dynovault.errors import ValidationException
 from dynovault.expressions import UpdateExpression, compile_update
 from dynovault.expressions.legacy import attribute_updates
+from dynovault.expressions.nodes import LEGACY_WRONG_TYPE, WRONG_OPERAND_TYPE
 from dynovault.expressions.params import (
     bind_all,
     condition_of,
@@ -80,7 +81,8 @@ async def handle(request: dict, node: Node) -> bytes:
     guard.check_item(old or {})
     new = orjson.loads(stored_json(stored)) if stored is not None else dict(key)
     if update is not None:
-        apply_actions(update.actions, old or {}, new, values)
+        wrong_type = LEGACY_WRONG_TYPE if request.get("AttributeUpdates") is not None else WRONG_OPERAND_TYPE
+        apply_actions(update.actions, old or {}, new, values, wrong_type)
     new, size = canonical_item(new)
     if size > MAX_ITEM_SIZE:
         raise ValidationException("Item size to update has exceeded the maximum allowed size")
