@@ -69,18 +69,31 @@ class Report:
             return None
         return _ratio(result.saturation.throughput, self._throughput(result.workload, other))
 
+    def _ratios(self, result: Result, other: str) -> tuple[float, float]:
+        """Throughput and CPU-normalised throughput relative to ``other``. On a shared machine a
+        server may get less than the core it could use; per CPU-second it is judged by the
+        rate one full core would give it. A target is met only when both ratios meet it."""
+        reference = self._by_key[(result.workload, other)]
+        return (
+            result.saturation.throughput / reference.saturation.throughput,
+            _per_cpu_second(result.saturation) / _per_cpu_second(reference.saturation),
+        )
+
     def targets(self) -> list[TargetCheck]:
         checks = []
         get_item = self._by_key.get((GET_ITEM, DYNOVAULT))
         if get_item and (GET_ITEM, CEILING) in self._by_key:
-            share = self.vs(get_item, CEILING)
+            share, efficiency = self._ratios(get_item, CEILING)
             checks.append(TargetCheck(
                 f"GetItem throughput ≥ {MIN_SHARE_OF_CEILING:.0%} of the bare aiohttp ceiling",
-                f"{share:.0%}", share >= MIN_SHARE_OF_CEILING))
+                f"{share:.0%} by req/s, {efficiency:.0%} by req per server CPU-second",
+                min(share, efficiency) >= MIN_SHARE_OF_CEILING))
         if get_item and (GET_ITEM, MOTO) in self._by_key:
-            times = self.vs(get_item, MOTO)
+            times, efficiency = self._ratios(get_item, MOTO)
             checks.append(TargetCheck(
-                f"GetItem throughput ≥ {MIN_TIMES_MOTO:.0f}× moto", _format_ratio(times), times >= MIN_TIMES_MOTO))
+                f"GetItem throughput ≥ {MIN_TIMES_MOTO:.0f}× moto",
+                f"{_format_ratio(times)} by req/s, {_format_ratio(efficiency)} by req per server CPU-second",
+                min(times, efficiency) >= MIN_TIMES_MOTO))
         batch = self._by_key.get((BATCH_GET, DYNOVAULT))
         if batch:
             p99 = batch.paced.percentile_ms(0.99)
