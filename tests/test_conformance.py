@@ -207,3 +207,18 @@ def test_attributes_to_get_without_duplicates(ddb, hash_table):
     assert (code, message) == (
         "ValidationException", "One or more parameter values were invalid: Duplicate value in attribute name: a"
     )
+
+
+def test_create_table_refuses_three_key_elements(ddb, table_name):
+    schema = [{"AttributeName": name, "KeyType": kind} for name, kind in (("a", "HASH"), ("b", "RANGE"), ("c", "RANGE"))]
+    definitions = [{"AttributeName": name, "AttributeType": "S"} for name in "abc"]
+    code, message = refusal(
+        ddb.create_table, TableName=table_name, KeySchema=schema, AttributeDefinitions=definitions,
+        BillingMode="PAY_PER_REQUEST",
+    )
+    assert (code, message) == (
+        "ValidationException",
+        "1 validation error detected: Value '[KeySchemaElement(attributeName=a, keyType=HASH), "
+        "KeySchemaElement(attributeName=b, keyType=RANGE), KeySchemaElement(attributeName=c, keyType=RANGE)]' "
+        "at 'keySchema' failed to satisfy constraint: Member must have length less than or equal to 2",
+    )

@@ -11,6 +11,8 @@ from dynovault.errors import ValidationException
 from dynovault.storage.attributes import invalid
 from dynovault.storage.engine import Table
 
+# A partition key and at most one sort key (botocore's model no longer says so).
+MAX_KEY_ELEMENTS = 2
 # Kept in the catalog but not part of a TableDescription.
 _INTERNAL_FIELDS = ("Tags",)
 
@@ -56,6 +58,14 @@ def billing_summary(billing_mode: str) -> dict:
 
 def check_key_schema(key_schema: list[dict], attribute_definitions: list[dict]) -> None:
     """DynamoDB's CreateTable rules tying KeySchema to AttributeDefinitions."""
+    if len(key_schema) > MAX_KEY_ELEMENTS:
+        elements = ", ".join(
+            f"KeySchemaElement(attributeName={k['AttributeName']}, keyType={k['KeyType']})" for k in key_schema
+        )
+        raise ValidationException(
+            f"1 validation error detected: Value '[{elements}]' at 'keySchema' failed to satisfy constraint: "
+            f"Member must have length less than or equal to {MAX_KEY_ELEMENTS}"
+        )
     if key_schema[0]["KeyType"] != "HASH":
         raise ValidationException("Invalid KeySchema: The first KeySchemaElement is not a HASH key type")
     if len(key_schema) == 2:
