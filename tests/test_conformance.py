@@ -222,3 +222,14 @@ def test_create_table_refuses_three_key_elements(ddb, table_name):
         "KeySchemaElement(attributeName=b, keyType=RANGE), KeySchemaElement(attributeName=c, keyType=RANGE)]' "
         "at 'keySchema' failed to satisfy constraint: Member must have length less than or equal to 2",
     )
+
+
+def test_updated_new_leaves_out_what_was_removed(ddb, hash_table):
+    ddb.put_item(TableName=hash_table, Item={**KEY, "l": {"L": [{"N": "1"}, {"N": "2"}]}, "gone": {"S": "x"}})
+    arguments = {"TableName": hash_table, "Key": KEY, "UpdateExpression": "REMOVE l[0], gone SET n = :n",
+                 "ExpressionAttributeValues": {":n": {"N": "5"}}}
+    assert ddb.update_item(**arguments, ReturnValues="UPDATED_NEW")["Attributes"] == {"n": {"N": "5"}}
+    ddb.put_item(TableName=hash_table, Item={**KEY, "l": {"L": [{"N": "1"}, {"N": "2"}]}, "gone": {"S": "x"}})
+    assert ddb.update_item(**arguments, ReturnValues="UPDATED_OLD")["Attributes"] == {
+        "l": {"L": [{"N": "1"}]}, "gone": {"S": "x"}
+    }

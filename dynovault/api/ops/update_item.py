@@ -18,7 +18,7 @@ from dynovault.api.validation import (
 from dynovault.errors import ValidationException
 from dynovault.expressions import UpdateExpression, compile_update
 from dynovault.expressions.legacy import attribute_updates
-from dynovault.expressions.nodes import LEGACY_WRONG_TYPE, WRONG_OPERAND_TYPE
+from dynovault.expressions.nodes import LEGACY_WRONG_TYPE, WRONG_OPERAND_TYPE, RemoveAction
 from dynovault.expressions.params import (
     bind_all,
     condition_of,
@@ -56,7 +56,12 @@ def _returned(mode: str, old: Item | None, new: Item, update: UpdateExpression |
     if mode == "ALL_NEW":
         return new
     if mode in ("UPDATED_OLD", "UPDATED_NEW") and update is not None:
-        paths = tuple(action.path for action in update.actions)
+        # What a REMOVE took away is an updated attribute before the update, not after it.
+        paths = tuple(
+            action.path
+            for action in update.actions
+            if mode == "UPDATED_OLD" or not isinstance(action, RemoveAction)
+        )
         indexes_lists = any(isinstance(e, int) for path in paths for e in path)
         source = old if mode == "UPDATED_OLD" else new
         return project(source or {}, paths, indexes_lists)
