@@ -111,6 +111,20 @@ def test_missing_authorization_is_a_missing_token(verifying_server):
     }
 
 
+@pytest.mark.parametrize(
+    ("body", "target", "code"),
+    [
+        (b"{", "DynamoDB_20120810.ListTables", "SerializationException"),
+        (b"{}", "DynamoDB_20120810.Fly", "UnknownOperationException"),
+        (b"{}", "DynamoDB_20120810.ListTables", "MissingAuthenticationTokenException"),
+    ],
+)
+def test_json_and_operation_are_checked_before_the_signature(verifying_server, body, target, code):
+    """DynamoDB's order: a request is parsed and routed before its signature is looked at."""
+    reply = RawClient(verifying_server.url).post(body, target=target, sign=False)
+    assert (reply.status, reply.error_code) == (400, code)
+
+
 def test_body_changed_after_signing_is_refused(verifying_server):
     raw = RawClient(verifying_server.url, "AKIDPRIMARY", KEYS["AKIDPRIMARY"])
     headers = raw.signed_headers(b'{"Limit": 1}', {"X-Amz-Target": "DynamoDB_20120810.ListTables"})

@@ -81,6 +81,20 @@ def _outcome(request: web.Request, **fields: object) -> dict:
     return {"target": request.headers.get("X-Amz-Target"), "remote": request.remote, **fields}
 
 
+async def _read_body(request: web.Request) -> bytes:
+    try:
+        return await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise RequestEntityTooLarge("Request Entity Too Large") from None
+    except web.RequestPayloadError as error:
+        # Broken chunked encoding; aiohttp's text ends with the cause.
+        detail = str(error).strip().splitlines()[-1].strip()
+        raise SerializationException(f"Could not read request body: {detail}") from None
+    except ConnectionResetError:
+        # The client left mid-body: nobody reads this answer, but it is not a server fault.
+        raise SerializationException("Request body ended before its declared length") from None
+
+
 class Dispatcher:
     """Routes a DynamoDB request to its operation handler and shapes every outcome."""
 
@@ -106,24 +120,15 @@ class Dispatcher:
         return _response(body)
 
     async def _dispatch(self, request: web.Request) -> bytes:
-        try:
-            body = await request.read()
-        except web.HTTPRequestEntityTooLarge:
-            raise RequestEntityTooLarge("Request Entity Too Large") from None
-        except web.RequestPayloadError as error:
-            # Broken chunked encoding; aiohttp's text ends with the cause.
-            detail = str(error).strip().splitlines()[-1].strip()
-            raise SerializationException(f"Could not read request body: {detail}") from None
-        except ConnectionResetError:
-            # The client left mid-body: nobody reads this answer, but it is not a server fault.
-            raise SerializationException("Request body ended before its declared length") from None
-        if self.authenticate is not None:
-            self.authenticate(request, body)
-        operation, handler = self._handler(request.headers.get("X-Amz-Target", ""))
+        """DynamoDB's order of checks: body, JSON, operation, signature, then the model."""
+        body = await _read_body(request)
         try:
             payload = orjson.loads(body) if body else {}
         except orjson.JSONDecodeError as error:
             raise SerializationException(f"Could not parse request body into json: {error}") from None
+        operation, handler = self._handler(request.headers.get("X-Amz-Target", ""))
+        if self.authenticate is not None:
+            self.authenticate(request, body)
         validate_request(operation, payload)
         if self.gate is None:
             result = await handler(payload, self.node)
