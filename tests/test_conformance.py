@@ -233,3 +233,31 @@ def test_updated_new_leaves_out_what_was_removed(ddb, hash_table):
     assert ddb.update_item(**arguments, ReturnValues="UPDATED_OLD")["Attributes"] == {
         "l": {"L": [{"N": "1"}]}, "gone": {"S": "x"}
     }
+
+
+def nested(levels: int) -> dict:
+    """A value whose leaf sits ``levels`` maps deep."""
+    value: dict = {"S": "leaf"}
+    for _ in range(levels):
+        value = {"M": {"n": value}}
+    return value
+
+
+NESTING = "Nesting Levels have exceeded supported limits: Attributes in the item have nested levels beyond supported limit"
+
+
+def test_documents_nest_at_most_32_levels(ddb, hash_table):
+    ddb.put_item(TableName=hash_table, Item={**KEY, "d": nested(31)})
+    assert refusal(ddb.put_item, TableName=hash_table, Item={**KEY, "d": nested(32)}) == ("ValidationException", NESTING)
+    code, message = refusal(
+        ddb.put_item, TableName=hash_table, Item=KEY, ConditionExpression="d <> :deep",
+        ExpressionAttributeValues={":deep": nested(32)},
+    )
+    assert (code, message) == ("ValidationException", f"ExpressionAttributeValues contains invalid value: {NESTING} for key :deep")
+
+
+def test_item_size_limit_is_409600_bytes_inclusive(ddb, hash_table):
+    # "pk" + "k" is 3 bytes, the name "x" 1: the string fills the item to the byte.
+    ddb.put_item(TableName=hash_table, Item={**KEY, "x": {"S": "y" * (409600 - 4)}})
+    code, message = refusal(ddb.put_item, TableName=hash_table, Item={**KEY, "x": {"S": "y" * (409600 - 3)}})
+    assert (code, message) == ("ValidationException", "Item size has exceeded the maximum allowed size")

@@ -14,6 +14,7 @@ from dynovault.errors import SerializationException, ValidationException
 from dynovault.storage.numbers import format_number, number_size, parse_number
 
 MAX_ITEM_SIZE = 400 * 1024
+# Levels of a document, the top-level attribute's value being the first.
 MAX_NESTING_DEPTH = 32
 TYPE_TAGS = frozenset({"S", "N", "B", "BOOL", "NULL", "M", "L", "SS", "NS", "BS"})
 _SET_NAMES = {"SS": "string", "NS": "number", "BS": "binary"}
@@ -54,8 +55,11 @@ def attribute_type(value: Any) -> str:
 
 def canonical_value(value: Any, depth: int = 0) -> tuple[AttributeValue, int]:
     """Validate one AttributeValue; return its canonical form and its DynamoDB size."""
-    if depth > MAX_NESTING_DEPTH:
-        raise invalid("Nesting Levels have exceeded supported limits")
+    if depth >= MAX_NESTING_DEPTH:
+        raise ValidationException(
+            "Nesting Levels have exceeded supported limits: Attributes in the item have nested levels beyond "
+            "supported limit"
+        )
     tag = attribute_type(value)
     inner = value[tag]
     if tag == "S":
