@@ -261,3 +261,31 @@ def test_item_size_limit_is_409600_bytes_inclusive(ddb, hash_table):
     ddb.put_item(TableName=hash_table, Item={**KEY, "x": {"S": "y" * (409600 - 4)}})
     code, message = refusal(ddb.put_item, TableName=hash_table, Item={**KEY, "x": {"S": "y" * (409600 - 3)}})
     assert (code, message) == ("ValidationException", "Item size has exceeded the maximum allowed size")
+
+
+@pytest.mark.parametrize("mode", ["TOTAL", "INDEXES"])
+def test_consumed_capacity_is_the_total_alone(ddb, hash_table, mode):
+    """Outside transactions DynamoDB reports CapacityUnits without a read/write split."""
+    table = {"Table": {"CapacityUnits": 1.0}} if mode == "INDEXES" else {}
+    written = ddb.put_item(TableName=hash_table, Item=KEY, ReturnConsumedCapacity=mode)["ConsumedCapacity"]
+    assert written == {"TableName": hash_table, "CapacityUnits": 1.0, **table}
+    read = ddb.get_item(TableName=hash_table, Key=KEY, ConsistentRead=True, ReturnConsumedCapacity=mode)
+    assert read["ConsumedCapacity"] == {"TableName": hash_table, "CapacityUnits": 1.0, **table}
+    arn = ddb.describe_table(TableName=hash_table)["Table"]["TableArn"]
+    batch = ddb.batch_get_item(RequestItems={arn: {"Keys": [KEY], "ConsistentRead": True}}, ReturnConsumedCapacity=mode)
+    assert batch["ConsumedCapacity"] == [{"TableName": hash_table, "CapacityUnits": 1.0, **table}]
+
+
+def test_read_capacity_rounds_item_sizes_up_to_4_kb(ddb, hash_table):
+    """An item of exactly 4096 bytes costs half a unit read eventually consistent, one more byte a whole one."""
+    for size, units in ((4096, 0.5), (4097, 1.0)):
+        ddb.put_item(TableName=hash_table, Item={**KEY, "b": {"S": "x" * (size - 4)}})
+        response = ddb.get_item(TableName=hash_table, Key=KEY, ReturnConsumedCapacity="TOTAL")
+        assert response["ConsumedCapacity"]["CapacityUnits"] == units
+
+
+def test_batch_write_sees_one_table_under_its_name_and_arn(ddb, hash_table):
+    arn = ddb.describe_table(TableName=hash_table)["Table"]["TableArn"]
+    put = [{"PutRequest": {"Item": KEY}}]
+    code, message = refusal(ddb.batch_write_item, RequestItems={hash_table: put, arn: put})
+    assert (code, message) == ("ValidationException", "Provided list of item keys contains duplicates")

@@ -151,5 +151,5 @@ def read_page(request: dict, table: Table, plan: ReadPlan, entries: Iterator[tup
         Count=count,
         ScannedCount=scanned,
         LastEvaluatedKey=table.schema.decode(last_key) if last_key is not None else None,
-        ConsumedCapacity=consumed_capacity(request, table.name, units, "Read"),
+        ConsumedCapacity=consumed_capacity(request, table.name, units),
     )

@@ -113,13 +113,13 @@ def write_units(size: int) -> float:
     return float(max(1, math.ceil(size / 1024)))
 
 
-def consumed_capacity(request: dict, table_name: str, units: float, kind: str) -> dict | None:
-    """DynamoDB's ConsumedCapacity for one table, shaped by ReturnConsumedCapacity;
-    ``kind`` is "Read" or "Write"."""
+def consumed_capacity(request: dict, table_name: str, units: float) -> dict | None:
+    """DynamoDB's ConsumedCapacity for one table, shaped by ReturnConsumedCapacity. Outside
+    transactions DynamoDB reports the total alone, without a read/write split."""
     mode = request.get("ReturnConsumedCapacity", "NONE")
     if mode == "NONE":
         return None
-    capacity: dict = {"TableName": table_name, "CapacityUnits": units, f"{kind}CapacityUnits": units}
+    capacity: dict = {"TableName": table_name, "CapacityUnits": units}
     if mode == "INDEXES":
-        capacity["Table"] = {"CapacityUnits": units, f"{kind}CapacityUnits": units}
+        capacity["Table"] = {"CapacityUnits": units}
     return capacity

@@ -42,7 +42,7 @@ async def handle(request: dict, node: Node) -> bytes:
                 budget -= len(found[-1])
                 units += read_units(stored_size(stored), consistent)
         responses.append(orjson.dumps(name) + b":" + json_list(found))
-        capacity = consumed_capacity(request, name, units, "Read")
+        capacity = consumed_capacity(request, table.name, units)
         if capacity is not None:
             capacities.append(capacity)
     body = b'{"Responses":{' + b",".join(responses) + b'},"UnprocessedKeys":' + orjson.dumps(unprocessed) + b"}"

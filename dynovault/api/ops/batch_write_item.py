@@ -26,7 +26,7 @@ async def handle(request: dict, node: Node) -> dict:
     for change, size, old in zip(changes, sizes, olds):
         units[change.table.name] += write_units(max(size, stored_size(old) if old else 0))
     response: dict = {"UnprocessedItems": {}}
-    capacities = [consumed_capacity(request, name, total, "Write") for name, total in units.items()]
+    capacities = [consumed_capacity(request, name, total) for name, total in units.items()]
     if capacities and capacities[0] is not None:
         response["ConsumedCapacity"] = capacities
     return response
@@ -37,14 +37,15 @@ def _changes(node: Node, request_items: dict) -> tuple[list[ItemChange], list[in
         raise ValidationException("Too many items requested for the BatchWriteItem call")
     changes: list[ItemChange] = []
     sizes: list[int] = []
+    seen: set[tuple[str, bytes]] = set()
     for name, requests in request_items.items():
         table = node.table(name)
-        seen: set[bytes] = set()
         for write_request in requests:
             change, size = _change(table, write_request)
-            if change.key in seen:
+            # Keyed by the table itself: one table may be named by its name and its ARN.
+            if (table.name, change.key) in seen:
                 raise ValidationException("Provided list of item keys contains duplicates")
-            seen.add(change.key)
+            seen.add((table.name, change.key))
             changes.append(change)
             sizes.append(size)
     return changes, sizes

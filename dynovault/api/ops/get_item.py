@@ -18,4 +18,4 @@ async def handle(request: dict, node: Node) -> bytes:
     consistent = bool(request.get("ConsistentRead"))
     units = read_units(stored_size(stored) if stored else 0, consistent)
     body = b"{}" if stored is None else b'{"Item":' + item_bytes(stored, projection) + b"}"
-    return with_members(body, ConsumedCapacity=consumed_capacity(request, table.name, units, "Read"))
+    return with_members(body, ConsumedCapacity=consumed_capacity(request, table.name, units))

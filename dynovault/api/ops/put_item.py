@@ -23,4 +23,4 @@ async def handle(request: dict, node: Node) -> bytes:
     (old,) = node.store.write([ItemChange(table, key, store_form(item, size))])
     body = b'{"Attributes":' + stored_json(old) + b"}" if old and return_values == "ALL_OLD" else b"{}"
     units = write_units(max(size, stored_size(old) if old else 0))
-    return with_members(body, ConsumedCapacity=consumed_capacity(request, table.name, units, "Write"))
+    return with_members(body, ConsumedCapacity=consumed_capacity(request, table.name, units))

@@ -96,4 +96,4 @@ async def handle(request: dict, node: Node) -> bytes:
     returned = _returned(mode, old, new, update)
     body = orjson.dumps({"Attributes": returned}) if returned else b"{}"
     units = write_units(max(size, stored_size(stored) if stored else 0))
-    return with_members(body, ConsumedCapacity=consumed_capacity(request, table.name, units, "Write"))
+    return with_members(body, ConsumedCapacity=consumed_capacity(request, table.name, units))
