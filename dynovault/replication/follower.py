@@ -115,6 +115,8 @@ class Follower:
             _check_continuable(known, leader_history, store.last_lsn)
             self._adopt_history(leader_history)
             self.leader_lsn = answer["lsn"]
+            last = store.log_record(store.last_lsn)
+            self.last_applied_commit_us = last.commit_time_us if last else None
             self.connected = True
             self.last_error = None
             log.info("streaming from leader", extra={"leader": self.leader_url, "from_lsn": store.last_lsn + 1})
