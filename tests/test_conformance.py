@@ -289,3 +289,19 @@ def test_batch_write_sees_one_table_under_its_name_and_arn(ddb, hash_table):
     put = [{"PutRequest": {"Item": KEY}}]
     code, message = refusal(ddb.batch_write_item, RequestItems={hash_table: put, arn: put})
     assert (code, message) == ("ValidationException", "Provided list of item keys contains duplicates")
+
+
+@pytest.mark.parametrize(
+    "literal, cost",
+    [("100", 2), ("1010", 3), ("0.0000001", 2), ("1.5", 3), ("15", 2), ("3.14159", 5), ("123456", 4),
+     ("100.5", 4), ("0.15", 2), ("-42", 3), ("-0", 1)],
+)
+def test_numbers_cost_digit_pairs_aligned_on_the_point(ddb, hash_table, literal, cost):
+    """Probed at the 400 KB gate, which resolves item sizes to the byte: an item built
+    to exactly 409600 bytes on the number's cost is accepted, one byte more refused."""
+    padding = 409600 - 3 - (1 + cost) - 1
+    ddb.put_item(TableName=hash_table, Item={**KEY, "n": {"N": literal}, "p": {"S": "x" * padding}})
+    code, _ = refusal(
+        ddb.put_item, TableName=hash_table, Item={**KEY, "n": {"N": literal}, "p": {"S": "x" * (padding + 1)}}
+    )
+    assert code == "ValidationException"
