@@ -107,7 +107,7 @@ def test_legacy_expected(ddb, hash_table):
          ("Can not use both expression and non-expression parameters in the same request: "
          "Non-expression parameters: {Expected} Expression parameters: {ConditionExpression}")),
         ({"ExpressionAttributeValues": {":v": {"N": "1"}}},
-         "ExpressionAttributeValues can only be specified when using expressions: ConditionExpression is null"),
+         "ExpressionAttributeValues can only be specified when using expressions"),
         ({"ConditionExpression": "a = :v", "ExpressionAttributeValues": {":v": {"N": "1"}, ":w": {"N": "1"}}},
          "Value provided in ExpressionAttributeValues unused in expressions: keys: {:w}"),
         ({"ConditionExpression": "a = :v", "ExpressionAttributeValues": {}},

@@ -18,25 +18,24 @@ def refusal(call, **arguments) -> tuple[str, str]:
     return error["Code"], error["Message"]
 
 
-def only_values(expressions: str) -> str:
-    return f"ExpressionAttributeValues can only be specified when using expressions: {expressions}"
+ONLY_WITH_EXPRESSIONS = "ExpressionAttributeValues can only be specified when using expressions"
 
 
 @pytest.mark.parametrize(
     "operation, arguments, message",
     [
         ("put_item", {"Item": KEY, "ExpressionAttributeValues": {":v": {"N": "1"}}},
-         only_values("ConditionExpression is null")),
+         ONLY_WITH_EXPRESSIONS),
         ("delete_item", {"Key": KEY, "ExpressionAttributeValues": {":v": {"N": "1"}}},
-         only_values("ConditionExpression is null")),
+         ONLY_WITH_EXPRESSIONS),
         ("update_item", {"Key": KEY, "ExpressionAttributeValues": {":v": {"N": "1"}}},
-         only_values("UpdateExpression and ConditionExpression are null")),
-        ("scan", {"ExpressionAttributeValues": {":v": {"N": "1"}}}, only_values("FilterExpression is null")),
+         ONLY_WITH_EXPRESSIONS),
+        ("scan", {"ExpressionAttributeValues": {":v": {"N": "1"}}}, ONLY_WITH_EXPRESSIONS),
         ("scan", {"ProjectionExpression": "a", "ExpressionAttributeValues": {":v": {"N": "1"}}},
-         only_values("FilterExpression is null")),
+         ONLY_WITH_EXPRESSIONS),
         ("query", {"KeyConditions": {"pk": {"ComparisonOperator": "EQ", "AttributeValueList": [{"S": "k"}]}},
                    "ExpressionAttributeValues": {":v": {"N": "1"}}},
-         only_values("FilterExpression and KeyConditionExpression are null")),
+         ONLY_WITH_EXPRESSIONS),
         ("put_item", {"Item": KEY, "ConditionExpression": "attribute_exists(pk)", "ConditionalOperator": "OR"},
          "Can not use both expression and non-expression parameters in the same request: "
          "Non-expression parameters: {ConditionalOperator} Expression parameters: {ConditionExpression}"),
@@ -305,3 +304,15 @@ def test_numbers_cost_digit_pairs_aligned_on_the_point(ddb, hash_table, literal,
         ddb.put_item, TableName=hash_table, Item={**KEY, "n": {"N": literal}, "p": {"S": "x" * (padding + 1)}}
     )
     assert code == "ValidationException"
+
+
+def test_legacy_expected_takes_value_with_a_comparison_operator(ddb, hash_table):
+    ddb.put_item(TableName=hash_table, Item={**KEY, "n": {"N": "5"}})
+    expected = {"n": {"ComparisonOperator": "GT", "Value": {"N": "4"}}}
+    ddb.put_item(TableName=hash_table, Item={**KEY, "n": {"N": "6"}}, Expected=expected)
+    code, message = refusal(ddb.put_item, TableName=hash_table, Item=KEY, Expected={"a": {"ComparisonOperator": "EQ"}})
+    assert (code, message) == (
+        "ValidationException",
+        "One or more parameter values were invalid: Value or AttributeValueList must be used with "
+        "ComparisonOperator: EQ for Attribute: a",
+    )

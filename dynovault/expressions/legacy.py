@@ -79,11 +79,16 @@ def _expected_test(name: str, spec: dict) -> nodes.Condition:
     operator = spec.get("ComparisonOperator")
     exists = spec.get("Exists")
     if operator is not None:
-        if "Value" in spec:
-            raise invalid("Value and ComparisonOperator cannot be used together for Attribute: " + name)
+        if "Value" in spec and "AttributeValueList" in spec:
+            raise invalid("Value and AttributeValueList cannot be used together for Attribute: " + name)
         if exists is not None:
             raise invalid("Exists and ComparisonOperator cannot be used together for Attribute: " + name)
-        return _test(name, operator, spec.get("AttributeValueList"))
+        operands = [spec["Value"]] if "Value" in spec else spec.get("AttributeValueList")
+        if operands is None and operator not in ("NULL", "NOT_NULL"):
+            raise invalid(
+                f"Value or AttributeValueList must be used with ComparisonOperator: {operator} for Attribute: {name}"
+            )
+        return _test(name, operator, operands)
     if "AttributeValueList" in spec:
         raise invalid("AttributeValueList can only be used with a ComparisonOperator for Attribute: " + name)
     subject = nodes.PathOperand((name,))

@@ -78,15 +78,10 @@ def refuse_mixed(request: dict, legacy: tuple[str, ...], expressions: tuple[str,
         )
     if not used_expressions and request.get("ExpressionAttributeNames") is not None:
         raise ValidationException("ExpressionAttributeNames can only be specified when using expressions")
-    value_expressions = [name for name in expressions if name != "ProjectionExpression"]
     if request.get("ExpressionAttributeValues") is not None and not any(
-        request.get(name) is not None for name in value_expressions
+        request.get(name) is not None for name in expressions if name != "ProjectionExpression"
     ):
-        verb = "are" if len(value_expressions) > 1 else "is"
-        raise ValidationException(
-            "ExpressionAttributeValues can only be specified when using expressions: "
-            f"{' and '.join(value_expressions)} {verb} null"
-        )
+        raise ValidationException("ExpressionAttributeValues can only be specified when using expressions")
 
 
 def bind_all(request: dict, values: Values, *compiled: Compiled | None) -> None:
