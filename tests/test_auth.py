@@ -4,12 +4,14 @@ default mode of the shared test server."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 
 import boto3
 import botocore.auth
-from botocore.awsrequest import AWSRequest
 import pytest
+from aiobotocore.session import get_session
+from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
@@ -81,6 +83,28 @@ def test_signed_writes_and_reads_work(verifying_server):
     )
     ddb.put_item(TableName="signed", Item={"pk": {"S": "a/b c"}, "v": {"S": "é" * 100}})
     assert ddb.get_item(TableName="signed", Key={"pk": {"S": "a/b c"}})["Item"]["v"] == {"S": "é" * 100}
+
+
+def test_aiobotocore_signatures_verify(verifying_server):
+    async def scenario() -> tuple[list[str], str]:
+        session = get_session()
+        arguments = {"endpoint_url": verifying_server.url, "region_name": "us-east-1", "config": _CONFIG}
+        async with session.create_client(
+            "dynamodb", aws_access_key_id="AKIDSECOND", aws_secret_access_key=KEYS["AKIDSECOND"], **arguments
+        ) as right:
+            names = (await right.list_tables())["TableNames"]
+        async with session.create_client(
+            "dynamodb", aws_access_key_id="AKIDSECOND", aws_secret_access_key="wrong", **arguments
+        ) as wrong:
+            try:
+                await wrong.list_tables()
+            except ClientError as error:
+                return names, error.response["Error"]["Code"]
+        raise AssertionError("a wrong secret was accepted")
+
+    names, code = asyncio.run(scenario())
+    assert isinstance(names, list)
+    assert code == "InvalidSignatureException"
 
 
 def test_wrong_secret_is_an_invalid_signature(verifying_server):

@@ -110,7 +110,7 @@ def test_bodies_are_read_as_sent_whatever_their_content_encoding(raw, encoding):
 
 def test_json_nested_beyond_the_parser_limit_is_a_serialization_error(raw):
     item = '{"L":[' * 2000 + '{"S":"x"}' + "]}" * 2000
-    body = ('{"TableName": "tab", "Item": {"pk": {"S": "a"}, "v": %s}}' % item).encode()
+    body = b'{"TableName": "tab", "Item": {"pk": {"S": "a"}, "v": ' + item.encode() + b"}}"
     assert_error(raw.post(body, target="DynamoDB_20120810.PutItem"), "SerializationException")
 
 
@@ -164,7 +164,8 @@ def test_wrong_json_types_are_serialization_errors(raw, operation, payload, mess
             "describe_table",
             {"TableName": "ab"},
             "1 validation error detected: "
-            "Value 'ab' at 'tableName' failed to satisfy constraint: Member must have length greater than or equal to 3",
+            "Value 'ab' at 'tableName' failed to satisfy constraint: "
+            "Member must have length greater than or equal to 3",
         ),
         (
             "describe_table",
