@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import os
+import shutil
+import subprocess
 
 import boto3
 import botocore.auth
@@ -105,6 +108,28 @@ def test_aiobotocore_signatures_verify(verifying_server):
     names, code = asyncio.run(scenario())
     assert isinstance(names, list)
     assert code == "InvalidSignatureException"
+
+
+@pytest.mark.skipif(shutil.which("aws") is None, reason="the aws cli is not installed")
+def test_aws_cli_signatures_verify(verifying_server, tmp_path):
+    def list_tables(secret: str) -> subprocess.CompletedProcess:
+        environment = {
+            **os.environ,
+            "AWS_ACCESS_KEY_ID": "AKIDPRIMARY",
+            "AWS_SECRET_ACCESS_KEY": secret,
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_CONFIG_FILE": str(tmp_path / "none"),
+            "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+        }
+        command = ["aws", "dynamodb", "list-tables", "--endpoint-url", verifying_server.url, "--output", "json"]
+        return subprocess.run(command, env=environment, capture_output=True, text=True, timeout=60)
+
+    right = list_tables(KEYS["AKIDPRIMARY"])
+    assert right.returncode == 0, right.stderr
+    assert "TableNames" in right.stdout
+    wrong = list_tables("wrong")
+    assert wrong.returncode != 0
+    assert "InvalidSignatureException" in wrong.stderr
 
 
 def test_wrong_secret_is_an_invalid_signature(verifying_server):
