@@ -12,6 +12,8 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from dynovault.api.model import service_model
+from dynovault.api.ops import load_operations
 from tests.rawhttp import ERROR_PREFIX, RawClient, Reply, assert_well_formed
 
 MAX_REQUEST_BYTES = 16 * 1024 * 1024
@@ -224,6 +226,44 @@ def test_null_list_elements_and_map_values_are_validation_errors(raw, operation,
 
 def test_null_members_are_absent_members(raw):
     assert raw.call("ListTables", {"Limit": None, "ExclusiveStartTableName": None}).status == 200
+
+
+def _served_operations() -> list[str]:
+    return sorted(load_operations())
+
+
+def _top_level(kind: str) -> list[tuple[str, str, dict]]:
+    """(operation, member, member shape) for each served operation's top-level members of
+    one kind of constraint in botocore's model."""
+    model = service_model()
+    found = []
+    for operation in _served_operations():
+        input_shape = model["shapes"][model["operations"][operation]["input"]["shape"]]
+        for member, spec in input_shape["members"].items():
+            shape = model["shapes"][spec["shape"]]
+            wanted = member in input_shape.get("required", ()) if kind == "required" else kind in shape
+            if wanted:
+                found.append((operation, member, shape))
+    return found
+
+
+@pytest.mark.parametrize(("operation", "member", "shape"), _top_level("required"))
+def test_every_required_member_of_the_model_is_enforced(raw, operation, member, shape):
+    reply = raw.call(operation, {})
+    assert_error(reply, "ValidationException")
+    expected = f"Value null at '{member[0].lower() + member[1:]}' failed to satisfy constraint: Member must not be null"
+    assert expected in reply.json()["message"]
+
+
+@pytest.mark.parametrize(("operation", "member", "shape"), _top_level("enum"))
+def test_every_enum_of_the_model_is_enforced(raw, operation, member, shape):
+    reply = raw.call(operation, {member: "bogus"})
+    assert_error(reply, "ValidationException")
+    expected = (
+        f"Value 'bogus' at '{member[0].lower() + member[1:]}' failed to satisfy constraint: "
+        f"Member must satisfy enum value set: [{', '.join(shape['enum'])}]"
+    )
+    assert expected in reply.json()["message"]
 
 
 def test_batch_write_over_25_requests_names_the_map_value_constraint(unchecked):
