@@ -316,3 +316,42 @@ def test_legacy_expected_takes_value_with_a_comparison_operator(ddb, hash_table)
         "One or more parameter values were invalid: Value or AttributeValueList must be used with "
         "ComparisonOperator: EQ for Attribute: a",
     )
+
+
+OPERAND_TYPE = "Incorrect operand type for operator or function; operator or function: {}, operand type: {}"
+
+
+@pytest.mark.parametrize(
+    "condition, values, message",
+    [
+        ("pk = :p AND sk < :v", {":v": {"BOOL": True}}, "Invalid KeyConditionExpression: " + OPERAND_TYPE.format("<", "BOOL")),
+        ("pk = :p AND :v >= sk", {":v": {"BOOL": True}}, "Invalid KeyConditionExpression: " + OPERAND_TYPE.format(">=", "BOOL")),
+        ("pk = :p AND sk BETWEEN :a AND :b", {":a": {"BOOL": False}, ":b": {"BOOL": True}},
+         "Invalid KeyConditionExpression: " + OPERAND_TYPE.format("BETWEEN", "BOOL")),
+        ("pk = :p AND sk = :v", {":v": {"BOOL": True}},
+         "One or more parameter values were invalid: Condition parameter type does not match schema type"),
+        ("pk = :p AND sk > :a AND sk < :a", {":a": {"N": "1"}},
+         "Invalid KeyConditionExpression: KeyConditionExpressions must only contain one condition per key"),
+        ("pk = :p AND sk > :a AND extra = :a", {":a": {"N": "1"}},
+         "The number of query conditions (3) exceeds the number of key attributes defined in the schema (2)"),
+        ("pk = :missing AND begins_with(sk, :n)", {":n": {"N": "1"}},
+         "Invalid KeyConditionExpression: An expression attribute value used in expression is not defined; "
+         "attribute value: :missing"),
+        ("begins_with(sk, :n) AND pk = :missing", {":n": {"N": "1"}},
+         "Invalid KeyConditionExpression: " + OPERAND_TYPE.format("begins_with", "N")),
+    ],
+)
+def test_key_condition_problems_in_the_order_written(ddb, range_table, condition, values, message):
+    """The first problem met reading the expression is the one reported (DynamoDB, 2026)."""
+    arguments = {"KeyConditionExpression": condition, "ExpressionAttributeValues": values}
+    if ":p" in condition:
+        arguments["ExpressionAttributeValues"] = {":p": {"S": "k"}, **values}
+    assert refusal(ddb.query, TableName=range_table, **arguments) == ("ValidationException", message)
+
+
+def test_ordering_comparisons_refuse_unordered_operands(ddb, hash_table):
+    code, message = refusal(
+        ddb.put_item, TableName=hash_table, Item=KEY, ConditionExpression="a < :l",
+        ExpressionAttributeValues={":l": {"L": []}},
+    )
+    assert (code, message) == ("ValidationException", "Invalid ConditionExpression: " + OPERAND_TYPE.format("<", "L"))

@@ -142,7 +142,7 @@ def test_one_megabyte_page_limit(ddb, range_table):
         ("sk = :a", {":a": {"N": "1"}}, {}, "Query condition missed key schema element: pk"),
         ("pk = :p OR sk = :a", {":a": {"N": "1"}}, {}, "Invalid operator used in KeyConditionExpression: OR"),
         ("pk = :p AND sk = :a AND sk > :a", {":a": {"N": "1"}}, {},
-         "KeyConditionExpressions must only contain one condition per key"),
+         "Invalid KeyConditionExpression: KeyConditionExpressions must only contain one condition per key"),
         ("pk = :p AND extra = :a", {":a": {"N": "1"}}, {}, "Query condition missed key schema element: sk"),
         ("pk > :p", {}, {}, "Query key condition not supported"),
         ("pk = :p AND sk = :a", {":a": {"S": "1"}}, {},

@@ -25,13 +25,8 @@ class Compiled:
     rules: tuple[ValueRule, ...]
 
     def bind(self, values: Values) -> None:
-        """Refuse values this expression cannot run with (undefined or of a wrong type)."""
-        for name in self.values_used:
-            if name not in values:
-                raise expression_error(
-                    self.kind,
-                    f"An expression attribute value used in expression is not defined; attribute value: {name}",
-                )
+        """Refuse values this expression cannot run with (undefined or of a wrong type),
+        reporting the first problem in the expression's own order."""
         for rule in self.rules:
             problem = rule(values)
             if problem is not None:

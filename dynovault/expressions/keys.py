@@ -99,14 +99,19 @@ def key_condition(condition: ConditionExpression, schema: KeySchema, values: nod
     for conjunct in _conjuncts(condition.tree):
         name, operator, operands = _term(conjunct, values)
         if name in terms:
-            raise ValidationException("KeyConditionExpressions must only contain one condition per key")
+            raise ValidationException(
+                "Invalid KeyConditionExpression: KeyConditionExpressions must only contain one condition per key"
+            )
         terms[name] = (operator, operands)
+    if len(terms) > len(schema.names):
+        raise ValidationException(
+            f"The number of query conditions ({len(terms)}) exceeds the number of key attributes defined in the "
+            f"schema ({len(schema.names)})"
+        )
     if schema.hash_name not in terms:
         raise ValidationException(f"Query condition missed key schema element: {schema.hash_name}")
     if set(terms) - set(schema.names):
-        if schema.range_name is not None:
-            raise ValidationException(f"Query condition missed key schema element: {schema.range_name}")
-        raise ValidationException("Query key condition not supported")
+        raise ValidationException(f"Query condition missed key schema element: {schema.range_name}")
     hash_operator, hash_values = terms[schema.hash_name]
     if hash_operator != "=":
         raise ValidationException("Query key condition not supported")

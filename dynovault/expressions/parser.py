@@ -28,6 +28,9 @@ from dynovault.expressions.tokens import (
 from dynovault.expressions.values import TYPE_WORDS, compare, describe, type_of
 
 COMPARATORS = frozenset({"=", "<>", "<", "<=", ">", ">="})
+ORDERING_COMPARATORS = frozenset({"<", "<=", ">", ">="})
+# What <, <=, >, >= and BETWEEN can compare.
+ORDERED_TYPES = frozenset({"S", "N", "B"})
 CONDITION_KEYWORDS = frozenset({"AND", "OR", "NOT", "BETWEEN", "IN"})
 UPDATE_SECTIONS = ("SET", "REMOVE", "ADD", "DELETE")
 CONDITION_FUNCTIONS = {
@@ -246,6 +249,7 @@ class Parser:
         if token.kind != VALUE_REF:
             raise _SyntaxFailure(self.pos - 1)
         self.parsed.values_used[token.text] = None
+        self._defined_rule(token.text)
         return nodes.ValueOperand(token.text)
 
     # ---- conditions ----------------------------------------------------------------------
@@ -311,6 +315,9 @@ class Parser:
             right = self._condition_operand()
             operands = (self._as_operand(left), self._as_operand(right))
             self._check_distinct(token.text, operands)
+            if token.text in ORDERING_COMPARATORS:
+                for operand in operands:
+                    self._type_rule(operand, token.text, ORDERED_TYPES.__contains__)
             return nodes.Comparison(token.text, *operands)
         if token.is_word("BETWEEN"):
             self.pos += 1
@@ -320,6 +327,8 @@ class Parser:
             self.pos += 1
             high = self._condition_operand()
             operands = (self._as_operand(left), self._as_operand(low), self._as_operand(high))
+            for operand in operands:
+                self._type_rule(operand, "BETWEEN", ORDERED_TYPES.__contains__)
             self._between_rule(operands[1], operands[2])
             return nodes.Between(*operands)
         if token.is_word("IN"):
@@ -425,6 +434,16 @@ class Parser:
             )
 
     # ---- value rules -------------------------------------------------------------------
+    # Rules run in the order the expression is written, so the first problem DynamoDB
+    # meets (an undefined value or an operand of a wrong type) is the one reported.
+
+    def _defined_rule(self, name: str) -> None:
+        def rule(values: Values) -> str | None:
+            if name in values:
+                return None
+            return f"An expression attribute value used in expression is not defined; attribute value: {name}"
+
+        self.parsed.rules.append(rule)
 
     def _type_rule(self, operand, function: str, allowed: Callable[[str], bool], words: bool = False) -> None:
         if not isinstance(operand, nodes.ValueOperand):
