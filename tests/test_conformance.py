@@ -90,10 +90,23 @@ def test_key_condition_refusals(ddb, range_table, condition, values, message):
     assert refusal(ddb.query, TableName=range_table, **arguments) == ("ValidationException", message)
 
 
-@pytest.mark.parametrize("text", ["\uff11", "\u0661", "1\u00b2"])
-def test_numbers_are_ascii_digits(ddb, hash_table, text):
+@pytest.mark.parametrize("text", ["\uff11", "\u0661", "1\u00b2", "abc", "", " 1", "1 ", "0x10", "1e", "NaN", "Infinity"])
+def test_numbers_are_ascii_decimal_literals(ddb, hash_table, text):
     code, message = refusal(ddb.put_item, TableName=hash_table, Item={**KEY, "n": {"N": text}})
-    assert (code, message) == ("ValidationException", "A value provided cannot be converted into a number")
+    assert (code, message) == ("ValidationException", f"The parameter cannot be converted to a numeric value: {text}")
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("1e99999999999", "Number overflow. Attempting to store a number with magnitude larger than supported range"),
+        ("-1e2147483648", "Number overflow. Attempting to store a number with magnitude larger than supported range"),
+        ("1e-99999999999", "Number underflow. Attempting to store a number with magnitude smaller than supported range"),
+        ("1234567890123456789012345678901234567890", "Attempting to store more than 38 significant digits in a Number"),
+    ],
+)
+def test_numbers_out_of_range(ddb, hash_table, text, message):
+    assert refusal(ddb.put_item, TableName=hash_table, Item={**KEY, "n": {"N": text}}) == ("ValidationException", message)
 
 
 @pytest.mark.parametrize(
@@ -191,10 +204,11 @@ def test_parallel_scan_start_key_must_belong_to_the_segment(ddb, hash_table):
 @pytest.mark.parametrize(
     "value, message",
     [
-        ({"SS": ["a", "a"]}, "One or more parameter values were invalid: Input collection [a, a] contains duplicates."),
-        ({"NS": ["1", "1.0"]}, "Input collection contains duplicates"),
-        ({"BS": [b"b", b"b"]},
-         "One or more parameter values were invalid: Input collection [Yg==, Yg==]of type BS contains duplicates."),
+        ({"SS": ["b", "a", "b"]},
+         'One or more parameter values were invalid: Input collection ["a", "b", "b"] contains duplicates.'),
+        ({"NS": ["2", "1", "2.0"]}, "One or more parameter values were invalid: Input collection contains duplicates."),
+        ({"BS": [b"\xff", b"\x00", b"\x00"]},
+         'One or more parameter values were invalid: Input collection ["AA==","/w==","AA=="]of type BS contains duplicates.'),
     ],
 )
 def test_set_duplicates(ddb, hash_table, value, message):
@@ -251,6 +265,10 @@ def test_documents_nest_at_most_32_levels(ddb, hash_table):
     code, message = refusal(
         ddb.put_item, TableName=hash_table, Item=KEY, ConditionExpression="d <> :deep",
         ExpressionAttributeValues={":deep": nested(32)},
+    )
+    assert (code, message) == ("ValidationException", NESTING)
+    code, message = refusal(
+        ddb.scan, TableName=hash_table, FilterExpression="d <> :deep", ExpressionAttributeValues={":deep": nested(32)}
     )
     assert (code, message) == ("ValidationException", f"ExpressionAttributeValues contains invalid value: {NESTING} for key :deep")
 

@@ -98,7 +98,7 @@ def read_plan(request: dict, table: Table, legacy_filter_member: str, *others: C
     if index is not None:
         raise ValidationException(f"The table does not have the specified index: {index}")
     refuse_mixed(request, *_parameter_families(request, legacy_filter_member))
-    values = expression_values(request)
+    values = expression_values(request, wrapped=legacy_filter_member == "ScanFilter")
     projection = _projection(request)
     condition = _filter(request, legacy_filter_member)
     bind_all(request, values, projection, condition, *others)

@@ -44,8 +44,10 @@ def expression_names(request: dict) -> dict | None:
     return names
 
 
-def expression_values(request: dict) -> Values:
-    """The request's ExpressionAttributeValues in canonical form (empty when absent)."""
+def expression_values(request: dict, wrapped: bool = False) -> Values:
+    """The request's ExpressionAttributeValues in canonical form (empty when absent).
+    A value's own refusal is reported as it is, except ``wrapped`` (Scan, which DynamoDB
+    still validates with its older layer) names the placeholder around it."""
     values = request.get("ExpressionAttributeValues")
     if values is None:
         return {}
@@ -58,6 +60,8 @@ def expression_values(request: dict) -> Values:
         try:
             canonical[key] = canonical_value(value)[0]
         except ValidationException as error:
+            if not wrapped:
+                raise
             raise ValidationException(
                 f"ExpressionAttributeValues contains invalid value: {error.message} for key {key}"
             ) from None

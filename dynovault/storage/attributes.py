@@ -10,6 +10,8 @@ import base64
 import binascii
 from typing import Any
 
+import orjson
+
 from dynovault.errors import SerializationException, ValidationException
 from dynovault.storage.numbers import format_number, number_size, parse_number
 
@@ -124,18 +126,27 @@ def _canonical_set(tag: str, members: Any) -> tuple[AttributeValue, int]:
         size = sum(len(r) for r in raws)
         identities = raws
     if len(set(identities)) != len(identities):
-        raise _duplicates(tag, members)
+        raise _duplicates(tag, canonical, identities)
     return {tag: canonical}, size
 
 
-def _duplicates(tag: str, members: list) -> ValidationException:
-    """DynamoDB words a set's duplicates differently for each set type."""
-    listing = f"[{', '.join(map(str, members))}]"
+def _duplicates(tag: str, members: list[str], identities: list) -> ValidationException:
+    """DynamoDB's refusal of a set with a repeated member. It names the members it had
+    taken in (in their sort order) up to the repeat, the repeat, then the rest as sent;
+    a number set's members go unnamed."""
     if tag == "NS":
-        return ValidationException("Input collection contains duplicates")
+        return invalid("Input collection contains duplicates.")
+    taken: dict = {}
+    listing: list[str] = []
+    for index, (member, identity) in enumerate(zip(members, identities)):
+        if identity in taken:
+            listing = [taken[key] for key in sorted(taken)] + [member] + members[index + 1 :]
+            break
+        taken[identity] = member
+    quoted = [orjson.dumps(member).decode() for member in listing]
     if tag == "BS":
-        return invalid(f"Input collection {listing}of type BS contains duplicates.")
-    return invalid(f"Input collection {listing} contains duplicates.")
+        return invalid(f"Input collection [{','.join(quoted)}]of type BS contains duplicates.")
+    return invalid(f"Input collection [{', '.join(quoted)}] contains duplicates.")
 
 
 def canonical_item(item: Any, what: str = "item") -> tuple[Item, int]:

@@ -7,7 +7,7 @@ value everywhere: in stored items, in keys and in comparisons.
 from __future__ import annotations
 
 import re
-from decimal import Context, Decimal, InvalidOperation
+from decimal import Context, Decimal
 
 from dynovault.errors import ValidationException
 
@@ -24,14 +24,8 @@ _NUMBER_SYNTAX = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]
 def parse_number(text: str) -> Decimal:
     """Parse and range-check a number as DynamoDB does; the result is canonical."""
     if not isinstance(text, str) or not _NUMBER_SYNTAX.fullmatch(text):
-        raise ValidationException(
-            "A value provided cannot be converted into a number"
-        )
-    try:
-        value = Decimal(text)
-    except InvalidOperation:  # pragma: no cover - the regex admits only valid literals
-        raise ValidationException("A value provided cannot be converted into a number")
-    return check_number(value)
+        raise ValidationException(f"The parameter cannot be converted to a numeric value: {text}")
+    return check_number(Decimal(text))
 
 
 def check_number(value: Decimal) -> Decimal:
