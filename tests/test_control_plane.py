@@ -198,3 +198,11 @@ def test_update_table_without_changes_is_refused(ddb, hash_table):
         ddb.update_table(TableName=hash_table)
     code, message = error_of(excinfo)
     assert code == "ValidationException" and message.startswith("At least one of ProvisionedThroughput, BillingMode")
+
+
+def test_create_table_by_arn_names_the_table(ddb):
+    arn = "arn:aws:dynamodb:us-east-1:000000000000:table/created-by-arn"
+    created = create(ddb, arn)["TableDescription"]
+    assert created["TableName"] == "created-by-arn"
+    assert created["TableArn"] == arn
+    ddb.delete_table(TableName=arn)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from dynovault.api.node import Node
+from dynovault.api.node import Node, table_name
 from dynovault.api.tables import billing_summary, check_key_schema, describe, throughput_of
 from dynovault.errors import ResourceInUseException, ValidationException
 
@@ -18,7 +18,7 @@ _UNSUPPORTED = (
 
 
 async def handle(request: dict, node: Node) -> dict:
-    name = request["TableName"]
+    name = table_name(request["TableName"])
     for feature in _UNSUPPORTED:
         if request.get(feature):
             raise ValidationException(f"{feature} is not supported by this server")
