@@ -373,3 +373,13 @@ def test_ordering_comparisons_refuse_unordered_operands(ddb, hash_table):
         ExpressionAttributeValues={":l": {"L": []}},
     )
     assert (code, message) == ("ValidationException", "Invalid ConditionExpression: " + OPERAND_TYPE.format("<", "L"))
+
+
+@pytest.mark.parametrize("item", [{"pk": {"N": "5"}}, {"pk": {"L": [{"S": "x"}]}}, {"other": {"S": "x"}}])
+def test_batch_write_refuses_key_problems_as_a_schema_mismatch(ddb, hash_table, item):
+    """BatchWriteItem does not name the key the way PutItem does (DynamoDB, 2026)."""
+    request = {hash_table: [{"PutRequest": {"Item": item}}]}
+    code, message = refusal(ddb.batch_write_item, RequestItems=request)
+    assert (code, message) == ("ValidationException", "The provided key element does not match the schema")
+    put_code, put_message = refusal(ddb.put_item, TableName=hash_table, Item=item)
+    assert put_message.startswith("One or more parameter values were invalid: ")

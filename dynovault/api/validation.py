@@ -70,11 +70,15 @@ def key_of(table: Table, item: Item) -> dict:
     return {name: item[name] for name in table.schema.names}
 
 
-def validated_item(table: Table, item: Any) -> tuple[Item, int, bytes]:
-    """Canonical item, its DynamoDB size and its storage key, or DynamoDB's refusal."""
+def validated_item(table: Table, item: Any, batched: bool = False) -> tuple[Item, int, bytes]:
+    """Canonical item, its DynamoDB size and its storage key, or DynamoDB's refusal.
+    A ``batched`` item (BatchWriteItem) missing a key or holding one of the wrong type
+    gets the plain schema mismatch, PutItem's refusal names the key."""
     canonical, size = canonical_item(item)
     for name, tag, is_hash in _key_parts(table.schema):
         value = canonical.get(name)
+        if (value is None or tag not in value) and batched:
+            raise ValidationException(_KEY_MISMATCH)
         if value is None:
             raise invalid(f"Missing the key {name} in the item")
         if tag not in value:

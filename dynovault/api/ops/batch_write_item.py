@@ -58,7 +58,7 @@ def _change(table: Table, write_request: dict) -> tuple[ItemChange, int]:
             "Supplied WriteRequest must contain exactly one of PutRequest or DeleteRequest"
         )
     if put is not None:
-        item, size, key = validated_item(table, put["Item"])
+        item, size, key = validated_item(table, put["Item"], batched=True)
         return ItemChange(table, key, store_form(item, size)), size
     _, key = validated_key(table, delete["Key"])
     return ItemChange(table, key, None), 0
