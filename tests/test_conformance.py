@@ -383,3 +383,15 @@ def test_batch_write_refuses_key_problems_as_a_schema_mismatch(ddb, hash_table, 
     assert (code, message) == ("ValidationException", "The provided key element does not match the schema")
     put_code, put_message = refusal(ddb.put_item, TableName=hash_table, Item=item)
     assert put_message.startswith("One or more parameter values were invalid: ")
+
+
+def test_batch_get_refuses_projection_families_mixed_across_tables(ddb, hash_table, range_table):
+    request = {
+        hash_table: {"Keys": [KEY], "ProjectionExpression": "pk"},
+        range_table: {"Keys": [{"pk": {"S": "k"}, "sk": {"N": "1"}}], "AttributesToGet": ["pk"]},
+    }
+    assert refusal(ddb.batch_get_item, RequestItems=request) == (
+        "ValidationException",
+        "Can not use both expression and non-expression parameters in the same request: "
+        "Non-expression parameters: {AttributesToGet} Expression parameters: {ProjectionExpression}",
+    )

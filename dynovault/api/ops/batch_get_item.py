@@ -23,6 +23,7 @@ _DUPLICATES = "Provided list of item keys contains duplicates"
 
 async def handle(request: dict, node: Node) -> bytes:
     plans = [_plan(node, name, spec) for name, spec in request["RequestItems"].items()]
+    _refuse_mixed_projections(request["RequestItems"].values())
     if sum(len(plan.keys) for plan in plans) > MAX_KEYS:
         raise ValidationException("Too many items requested for the BatchGetItem call")
     responses, unprocessed, capacities = [], {}, []
@@ -54,6 +55,17 @@ class _Plan(NamedTuple):
     table: Table
     spec: dict
     keys: list[tuple[dict, bytes]]
+
+
+def _refuse_mixed_projections(specs) -> None:
+    """One table's ProjectionExpression and another's AttributesToGet mix the two
+    parameter families across the request, which DynamoDB refuses as a whole."""
+    specs = list(specs)
+    if any("ProjectionExpression" in spec for spec in specs) and any("AttributesToGet" in spec for spec in specs):
+        raise ValidationException(
+            "Can not use both expression and non-expression parameters in the same request: "
+            "Non-expression parameters: {AttributesToGet} Expression parameters: {ProjectionExpression}"
+        )
 
 
 def _plan(node: Node, name: str, spec: dict) -> _Plan:
