@@ -395,3 +395,45 @@ def test_batch_get_refuses_projection_families_mixed_across_tables(ddb, hash_tab
         "Can not use both expression and non-expression parameters in the same request: "
         "Non-expression parameters: {AttributesToGet} Expression parameters: {ProjectionExpression}",
     )
+
+
+@pytest.mark.parametrize(
+    "condition, start, message",
+    [
+        ("pk = :p", {"pk": {"S": "other"}, "sk": {"N": "1"}},
+         "The provided starting key is outside query boundaries based on provided conditions"),
+        ("pk = :p AND sk > :low", {"pk": {"S": "k"}, "sk": {"N": "1"}},
+         "The provided starting key does not match the range key predicate"),
+        ("pk = :p AND sk > :low", {"pk": {"S": "other"}, "sk": {"N": "9"}},
+         "The query can return at most one row and cannot be restarted"),
+    ],
+)
+def test_query_start_key_outside_the_key_condition(ddb, range_table, condition, start, message):
+    values = {":p": {"S": "k"}, **({":low": {"N": "5"}} if ":low" in condition else {})}
+    code, got = refusal(
+        ddb.query, TableName=range_table, KeyConditionExpression=condition, ExpressionAttributeValues=values,
+        ExclusiveStartKey=start,
+    )
+    assert (code, got) == ("ValidationException", message)
+
+
+def test_query_pages_through_a_sort_key_range(ddb, range_table):
+    for sort in range(10):
+        ddb.put_item(TableName=range_table, Item={"pk": {"S": "k"}, "sk": {"N": str(sort)}})
+    pages = ddb.get_paginator("query").paginate(
+        TableName=range_table, KeyConditionExpression="pk = :p AND sk BETWEEN :low AND :high",
+        ExpressionAttributeValues={":p": {"S": "k"}, ":low": {"N": "2"}, ":high": {"N": "7"}},
+        ScanIndexForward=False, PaginationConfig={"PageSize": 2},
+    )
+    assert [item["sk"]["N"] for page in pages for item in page["Items"]] == ["7", "6", "5", "4", "3", "2"]
+
+
+def test_query_filter_on_a_key_attribute_names_the_parameter(ddb, range_table):
+    code, message = refusal(
+        ddb.query, TableName=range_table,
+        KeyConditions={"pk": {"ComparisonOperator": "EQ", "AttributeValueList": [{"S": "k"}]}},
+        QueryFilter={"sk": {"ComparisonOperator": "GT", "AttributeValueList": [{"N": "1"}]}},
+    )
+    assert (code, message) == (
+        "ValidationException", "QueryFilter can only contain non-primary key attributes: Primary key attribute: sk"
+    )

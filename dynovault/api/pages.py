@@ -116,13 +116,13 @@ def read_plan(request: dict, table: Table, legacy_filter_member: str, *others: C
     )
 
 
-def start_key(request: dict, table: Table) -> bytes | None:
-    """The storage key of ExclusiveStartKey, validated against the key schema."""
+def start_key(request: dict, table: Table) -> tuple[dict, bytes] | None:
+    """ExclusiveStartKey validated against the key schema: canonical and as a storage key."""
     exclusive_start = request.get("ExclusiveStartKey")
     if exclusive_start is None:
         return None
     try:
-        return validated_key(table, exclusive_start)[1]
+        return validated_key(table, exclusive_start)
     except ValidationException as error:
         raise ValidationException(f"The provided starting key is invalid: {error.message}") from None
 

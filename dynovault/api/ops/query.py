@@ -10,6 +10,7 @@ from dynovault.api.pages import read_page, read_plan, start_key
 from dynovault.errors import ValidationException
 from dynovault.expressions import ConditionExpression, compile_condition
 from dynovault.expressions.keys import KeyCondition, key_condition
+from dynovault.expressions.values import begins_with, compare
 from dynovault.expressions.legacy import filter_condition
 from dynovault.expressions.params import expression_names
 from dynovault.storage import keycodec
@@ -58,6 +59,29 @@ def key_range(schema: KeySchema, condition: KeyCondition, partition: bytes) -> t
     }[operator]
 
 
+def _sort_key_matches(condition: KeyCondition, value: dict) -> bool:
+    operator, operands = condition.sort_operator, condition.sort_values
+    if operator == "begins_with":
+        return begins_with(value, operands[0])
+    if operator == "BETWEEN":
+        return compare(">=", value, operands[0]) and compare("<=", value, operands[1])
+    return compare(operator, value, operands[0])
+
+
+def _check_start_key(schema: KeySchema, condition: KeyCondition, start: dict, in_partition: bool) -> None:
+    """DynamoDB's refusals of an ExclusiveStartKey the key condition cannot reach."""
+    if condition.sort_operator is None:
+        if not in_partition:
+            raise ValidationException(
+                "The provided starting key is outside query boundaries based on provided conditions"
+            )
+        return
+    if not _sort_key_matches(condition, start[schema.range_name]):
+        raise ValidationException("The provided starting key does not match the range key predicate")
+    if not in_partition:
+        raise ValidationException("The query can return at most one row and cannot be restarted")
+
+
 async def handle(request: dict, node: Node) -> bytes:
     table = node.table(request["TableName"])
     keys = _key_condition_expression(request)
@@ -65,17 +89,18 @@ async def handle(request: dict, node: Node) -> bytes:
     if plan.filter is not None:
         primary = sorted(plan.filter.attribute_names & set(table.schema.names))
         if primary:
+            what = "Filter Expression" if request.get("FilterExpression") is not None else "QueryFilter"
             raise ValidationException(
-                f"Filter Expression can only contain non-primary key attributes: Primary key attribute: {primary[0]}"
+                f"{what} can only contain non-primary key attributes: Primary key attribute: {primary[0]}"
             )
     condition = key_condition(keys, table.schema, plan.values)
     partition = keycodec.partition_prefix(table.schema.hash_type, condition.hash_value[table.schema.hash_type])
     start, end = key_range(table.schema, condition, partition)
     forward = request.get("ScanIndexForward", True)
-    exclusive = start_key(request, table)
-    if exclusive is not None:
-        if not exclusive.startswith(partition):
-            raise ValidationException("The provided starting key is outside query boundaries based on provided conditions")
+    start_item = start_key(request, table)
+    if start_item is not None:
+        exclusive = start_item[1]
+        _check_start_key(table.schema, condition, start_item[0], exclusive.startswith(partition))
         if forward:
             start = max(start, exclusive + b"\x00")
         else:

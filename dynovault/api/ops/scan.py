@@ -45,8 +45,9 @@ async def handle(request: dict, node: Node) -> bytes:
     plan = read_plan(request, table, "ScanFilter")
     segment, total = _segment(request)
     start, end = segment_range(segment, total)
-    exclusive = start_key(request, table)
-    if exclusive is not None:
+    start_item = start_key(request, table)
+    if start_item is not None:
+        exclusive = start_item[1]
         if total > 1 and (exclusive < start or (end is not None and exclusive >= end)):
             raise ValidationException(
                 "The provided starting key is invalid: Invalid ExclusiveStartKey. Please use ExclusiveStartKey "
