@@ -437,3 +437,9 @@ def test_query_filter_on_a_key_attribute_names_the_parameter(ddb, range_table):
     assert (code, message) == (
         "ValidationException", "QueryFilter can only contain non-primary key attributes: Primary key attribute: sk"
     )
+
+
+def test_scan_segment_zero_alone_scans_the_whole_table(ddb, hash_table):
+    for index in range(5):
+        ddb.put_item(TableName=hash_table, Item={"pk": {"S": f"k{index}"}})
+    assert ddb.scan(TableName=hash_table, Segment=0)["Count"] == 5

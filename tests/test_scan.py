@@ -81,7 +81,7 @@ def test_parallel_segments_cover_the_table_exactly_once(ddb, filled, total, limi
 @pytest.mark.parametrize(
     "extra, message",
     [
-        ({"Segment": 1}, "The TotalSegments parameter is required but was not present in the request when parameter Segment is present"),
+        ({"Segment": 1}, "The TotalSegments parameter is required but was not present in the request when Segment parameter is present"),
         ({"TotalSegments": 2}, "The Segment parameter is required but was not present in the request when parameter TotalSegments is present"),
         ({"Segment": 2, "TotalSegments": 2},
          "The Segment parameter is zero-based and must be less than parameter TotalSegments: Segment: 2 is not less than TotalSegments: 2"),

@@ -22,12 +22,14 @@ def segment_range(segment: int, total: int) -> tuple[bytes, bytes | None]:
 
 def _segment(request: dict) -> tuple[int, int]:
     segment, total = request.get("Segment"), request.get("TotalSegments")
-    if segment is None and total is None:
-        return 0, 1
     if total is None:
-        raise ValidationException(
-            "The TotalSegments parameter is required but was not present in the request when parameter Segment is present"
-        )
+        # DynamoDB lets Segment 0 alone through: it names the whole table.
+        if segment:
+            raise ValidationException(
+                "The TotalSegments parameter is required but was not present in the request when Segment "
+                "parameter is present"
+            )
+        return 0, 1
     if segment is None:
         raise ValidationException(
             "The Segment parameter is required but was not present in the request when parameter TotalSegments is present"
