@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from dynovault.api.node import Node
+
+if TYPE_CHECKING:
+    from dynovault.features.definitions import FeatureView
+    from dynovault.features.ingest import IngestReport
 
 DEFINITIONS_FILE = "features.json"
 
@@ -50,6 +56,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     ingest.add_argument(
         "--no-change-detection", action="store_true", help="write every row, without reading what is stored"
     )
+    ingest.add_argument(
+        "--spark",
+        metavar="MASTER",
+        help="run as a PySpark job on this master (e.g. local[*]); needs pyspark and Java",
+    )
     ingest.set_defaults(run=_ingest_command)
 
     demo = sub.add_parser("demo", help="load a Dash-like ranking dataset through all three lanes and query it")
@@ -78,6 +89,10 @@ def _ingest_command(args: argparse.Namespace) -> int:
     view = load(args.definitions).feature_views.get(args.feature_view)
     if view is None:
         raise SystemExit(f"{args.definitions} defines no feature view {args.feature_view!r}")
+    if args.spark:
+        report = _spark_ingest(args, view)
+        print(orjson.dumps(report.summary()).decode())
+        return 0
     report = ingest(
         DynamoClient(args.endpoint, args.region),
         view,
@@ -97,6 +112,21 @@ def _demo_command(args: argparse.Namespace) -> int:
     print()
     print(demo.show(example, args.show))
     return 0
+
+
+def _spark_ingest(args: argparse.Namespace, view: FeatureView) -> IngestReport:
+    from pyspark.sql import SparkSession
+
+    from dynovault.features.spark import ingest_dataframe
+
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    spark = (SparkSession.builder.master(args.spark).appName("dynovault-features-ingest")
+             .config("spark.sql.session.timeZone", "UTC").getOrCreate())
+    try:
+        return ingest_dataframe(spark.read.parquet(str(args.file)), view, args.endpoint, args.region,
+                                detect_changes=not args.no_change_detection)
+    finally:
+        spark.stop()
 
 
 def _sync_command(args: argparse.Namespace) -> int:

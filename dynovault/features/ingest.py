@@ -77,7 +77,7 @@ def parquet_columns(path: Path, batch_rows: int = 10_000) -> Iterator[dict[str, 
         yield batch.to_pydict()
 
 
-def _latest_per_entity(rows: list[FeatureRow]) -> list[FeatureRow]:
+def latest_per_entity(rows: list[FeatureRow]) -> list[FeatureRow]:
     """One row per entity (the latest event), as Feast keeps one item per entity."""
     latest: dict[str, FeatureRow] = {}
     for row in rows:
@@ -87,7 +87,7 @@ def _latest_per_entity(rows: list[FeatureRow]) -> list[FeatureRow]:
     return list(latest.values())
 
 
-def _sync_chunk(client: DynamoClient, table: str, rows: list[FeatureRow], detect_changes: bool) -> int:
+def sync_chunk(client: DynamoClient, table: str, rows: list[FeatureRow], detect_changes: bool) -> int:
     """Write the rows of one chunk that differ from the store (all of them without
     change detection); return how many were written."""
     if detect_changes:
@@ -118,10 +118,10 @@ def ingest(
     started = time.monotonic()
     with ThreadPoolExecutor(concurrency) as pool:
         for columns in batches:
-            rows = _latest_per_entity(feature_rows(view, columns))
+            rows = latest_per_entity(feature_rows(view, columns))
             report.rows_read += len(next(iter(columns.values()), []))
             chunks = [rows[i : i + CHUNK_ROWS] for i in range(0, len(rows), CHUNK_ROWS)]
-            for written in pool.map(lambda chunk: _sync_chunk(client, view.table, chunk, detect_changes), chunks):
+            for written in pool.map(lambda chunk: sync_chunk(client, view.table, chunk, detect_changes), chunks):
                 report.rows_changed += written
                 report.rows_written += written
             report.rows_skipped = report.rows_read - report.rows_written
