@@ -16,11 +16,11 @@ pytest.importorskip("pyspark")
 if shutil.which("java") is None:
     pytest.skip("PySpark needs Java", allow_module_level=True)
 
-from pyspark.sql import SparkSession  # noqa: E402
+from pyspark.sql import SparkSession
 
-from bench.serverproc import ServerProcess  # noqa: E402
-from dynovault.features.definitions import Definitions, save  # noqa: E402
-from dynovault.features.spark import ingest_dataframe  # noqa: E402
+from bench.serverproc import ServerProcess
+from dynovault.features.definitions import Definitions, save
+from dynovault.features.spark import ingest_dataframe
 
 ROWS = 300
 DEFINITIONS = {
