@@ -5,6 +5,8 @@ followers acknowledged them."""
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import logging
 import shutil
 import threading
@@ -34,6 +36,7 @@ FRAME_MAX_RECORDS = 2000
 FRAMES_IN_FLIGHT = 1
 FRAME_MAX_BYTES = 1024 * 1024
 HEARTBEAT_SECONDS = 1.0
+PRUNE_WAITERS_ABOVE = 1024
 CHECKPOINT_CHUNK = 1024 * 1024
 # bytes_behind reads at most this many records and extrapolates beyond, so a scrape stays
 # cheap even when a follower is millions of records behind.
@@ -83,7 +86,10 @@ class Leader:
         self.sync_timeout = sync_timeout
         self.links: dict[str, FollowerLink] = {}
         self._commit_signal = asyncio.Event()
-        self._waiters: list[tuple[int, asyncio.Future]] = []
+        # Sync-mode writes waiting for acknowledgements: a heap of (LSN, arrival, future), so
+        # each acknowledgement releases the lowest LSNs without scanning every waiter.
+        self._waiters: list[tuple[int, int, asyncio.Future]] = []
+        self._arrivals = itertools.count()
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
         self.active = False
@@ -236,29 +242,37 @@ class Leader:
             return
         started = time.perf_counter()
         future = self._loop.create_future()
-        self._waiters.append((lsn, future))
+        heapq.heappush(self._waiters, (lsn, next(self._arrivals), future))
         try:
             await asyncio.wait_for(future, self.sync_timeout)
-        except TimeoutError:
+        except TimeoutError:  # wait_for cancelled the future; the heap drops it when its turn comes
             SYNC_TIMEOUTS.inc()
+            self._prune_waiters()
             raise ServiceUnavailable(
                 f"The write was committed on the leader, but fewer than {self.sync_replicas} replicas "
                 f"acknowledged it within {self.sync_timeout:g} seconds ({len(self.links)} connected)"
             )
-        finally:
-            self._waiters = [(lsn_, f) for lsn_, f in self._waiters if f is not future]
         SYNC_WAIT.observe(time.perf_counter() - started)
 
     def _release_waiters(self) -> None:
         if not self._waiters:
             return
         replicated = self.replicated_lsn()
-        for lsn, future in self._waiters:
-            if lsn <= replicated and not future.done():
+        while self._waiters and self._waiters[0][0] <= replicated:
+            future = heapq.heappop(self._waiters)[2]
+            if not future.done():
                 future.set_result(None)
 
+    def _prune_waiters(self) -> None:
+        """Drop timed-out waiters once they are many: with no follower acknowledging, none
+        would ever reach the top of the heap."""
+        if len(self._waiters) > PRUNE_WAITERS_ABOVE:
+            self._waiters = [waiter for waiter in self._waiters if not waiter[2].done()]
+            heapq.heapify(self._waiters)
+
     def _fail_waiters(self, error: Exception) -> None:
-        for _, future in self._waiters:
+        waiters, self._waiters = self._waiters, []
+        for _, _, future in waiters:
             if not future.done():
                 future.set_exception(error)
 
