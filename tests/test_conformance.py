@@ -37,11 +37,11 @@ ONLY_WITH_EXPRESSIONS = "ExpressionAttributeValues can only be specified when us
                    "ExpressionAttributeValues": {":v": {"N": "1"}}},
          ONLY_WITH_EXPRESSIONS),
         ("put_item", {"Item": KEY, "ConditionExpression": "attribute_exists(pk)", "ConditionalOperator": "OR"},
-         "Can not use both expression and non-expression parameters in the same request: "
-         "Non-expression parameters: {ConditionalOperator} Expression parameters: {ConditionExpression}"),
+         ("Can not use both expression and non-expression parameters in the same request: "
+         "Non-expression parameters: {ConditionalOperator} Expression parameters: {ConditionExpression}")),
         ("scan", {"FilterExpression": "attribute_exists(a)", "ConditionalOperator": "AND"},
-         "Can not use both expression and non-expression parameters in the same request: "
-         "Non-expression parameters: {ConditionalOperator} Expression parameters: {FilterExpression}"),
+         ("Can not use both expression and non-expression parameters in the same request: "
+         "Non-expression parameters: {ConditionalOperator} Expression parameters: {FilterExpression}")),
         ("get_item", {"Key": KEY, "ProjectionExpression": "a", "ExpressionAttributeNames": {"a": "a"}},
          'ExpressionAttributeNames contains invalid key: Syntax error; key: "a"'),
         ("put_item", {"Item": KEY, "ConditionExpression": "#a-b = :v", "ExpressionAttributeNames": {"#a-b": "a"},
@@ -196,8 +196,8 @@ def test_parallel_scan_start_key_must_belong_to_the_segment(ddb, hash_table):
     )
     assert (code, message) == (
         "ValidationException",
-        "The provided starting key is invalid: Invalid ExclusiveStartKey. Please use ExclusiveStartKey with correct "
-        "Segment. TotalSegments: 2 Segment: 0",
+        ("The provided starting key is invalid: Invalid ExclusiveStartKey. Please use ExclusiveStartKey with correct "
+        "Segment. TotalSegments: 2 Segment: 0"),
     )
 
 
@@ -231,9 +231,9 @@ def test_create_table_refuses_three_key_elements(ddb, table_name):
     )
     assert (code, message) == (
         "ValidationException",
-        "1 validation error detected: Value '[KeySchemaElement(attributeName=a, keyType=HASH), "
+        ("1 validation error detected: Value '[KeySchemaElement(attributeName=a, keyType=HASH), "
         "KeySchemaElement(attributeName=b, keyType=RANGE), KeySchemaElement(attributeName=c, keyType=RANGE)]' "
-        "at 'keySchema' failed to satisfy constraint: Member must have length less than or equal to 2",
+        "at 'keySchema' failed to satisfy constraint: Member must have length less than or equal to 2"),
     )
 
 
@@ -331,8 +331,8 @@ def test_legacy_expected_takes_value_with_a_comparison_operator(ddb, hash_table)
     code, message = refusal(ddb.put_item, TableName=hash_table, Item=KEY, Expected={"a": {"ComparisonOperator": "EQ"}})
     assert (code, message) == (
         "ValidationException",
-        "One or more parameter values were invalid: Value or AttributeValueList must be used with "
-        "ComparisonOperator: EQ for Attribute: a",
+        ("One or more parameter values were invalid: Value or AttributeValueList must be used with "
+        "ComparisonOperator: EQ for Attribute: a"),
     )
 
 
@@ -353,8 +353,8 @@ OPERAND_TYPE = "Incorrect operand type for operator or function; operator or fun
         ("pk = :p AND sk > :a AND extra = :a", {":a": {"N": "1"}},
          "The number of query conditions (3) exceeds the number of key attributes defined in the schema (2)"),
         ("pk = :missing AND begins_with(sk, :n)", {":n": {"N": "1"}},
-         "Invalid KeyConditionExpression: An expression attribute value used in expression is not defined; "
-         "attribute value: :missing"),
+         ("Invalid KeyConditionExpression: An expression attribute value used in expression is not defined; "
+         "attribute value: :missing")),
         ("begins_with(sk, :n) AND pk = :missing", {":n": {"N": "1"}},
          "Invalid KeyConditionExpression: " + OPERAND_TYPE.format("begins_with", "N")),
     ],
@@ -381,7 +381,7 @@ def test_batch_write_refuses_key_problems_as_a_schema_mismatch(ddb, hash_table, 
     request = {hash_table: [{"PutRequest": {"Item": item}}]}
     code, message = refusal(ddb.batch_write_item, RequestItems=request)
     assert (code, message) == ("ValidationException", "The provided key element does not match the schema")
-    put_code, put_message = refusal(ddb.put_item, TableName=hash_table, Item=item)
+    put_message = refusal(ddb.put_item, TableName=hash_table, Item=item)[1]
     assert put_message.startswith("One or more parameter values were invalid: ")
 
 
@@ -392,8 +392,8 @@ def test_batch_get_refuses_projection_families_mixed_across_tables(ddb, hash_tab
     }
     assert refusal(ddb.batch_get_item, RequestItems=request) == (
         "ValidationException",
-        "Can not use both expression and non-expression parameters in the same request: "
-        "Non-expression parameters: {AttributesToGet} Expression parameters: {ProjectionExpression}",
+        ("Can not use both expression and non-expression parameters in the same request: "
+        "Non-expression parameters: {AttributesToGet} Expression parameters: {ProjectionExpression}"),
     )
 
 
@@ -443,3 +443,12 @@ def test_scan_segment_zero_alone_scans_the_whole_table(ddb, hash_table):
     for index in range(5):
         ddb.put_item(TableName=hash_table, Item={"pk": {"S": f"k{index}"}})
     assert ddb.scan(TableName=hash_table, Segment=0)["Count"] == 5
+
+
+def test_query_validates_its_expressions_before_looking_for_the_table(ddb):
+    arguments = {"KeyConditionExpression": "pk = :p AND begins_with(sk, :n)",
+                 "ExpressionAttributeValues": {":p": {"S": "k"}, ":n": {"N": "1"}}}
+    code, message = refusal(ddb.query, TableName="absent-table", **arguments)
+    assert (code, message) == ("ValidationException", "Invalid KeyConditionExpression: " + OPERAND_TYPE.format("begins_with", "N"))
+    arguments["ExpressionAttributeValues"][":n"] = {"S": "a"}
+    assert refusal(ddb.query, TableName="absent-table", **arguments)[0] == "ResourceNotFoundException"

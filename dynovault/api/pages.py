@@ -11,7 +11,12 @@ from dataclasses import dataclass
 import orjson
 
 from dynovault.api.reads import with_members
-from dynovault.api.validation import check_key_paths, consumed_capacity, read_units, validated_key
+from dynovault.api.validation import (
+    check_key_paths,
+    consumed_capacity,
+    read_units,
+    validated_key,
+)
 from dynovault.errors import ValidationException
 from dynovault.expressions import (
     Compiled,
@@ -90,22 +95,16 @@ def _parameter_families(request: dict, legacy_filter_member: str) -> tuple[tuple
     return (*legacy, *key_legacy), (*expressions, "KeyConditionExpression")
 
 
-def read_plan(request: dict, table: Table, legacy_filter_member: str, *others: Compiled | None) -> ReadPlan:
-    """Validate everything but the key range; ``legacy_filter_member`` (QueryFilter or
-    ScanFilter) says which operation this is; ``others`` are expressions that share the
-    request's placeholders (a Query's key condition)."""
-    index = request.get("IndexName")
-    if index is not None:
-        raise ValidationException(f"The table does not have the specified index: {index}")
+def read_plan(request: dict, legacy_filter_member: str, *others: Compiled | None) -> ReadPlan:
+    """Validate what needs no table, as DynamoDB does before it looks the table up;
+    ``legacy_filter_member`` (QueryFilter or ScanFilter) says which operation this is;
+    ``others`` are expressions that share the request's placeholders (a Query's key
+    condition)."""
     refuse_mixed(request, *_parameter_families(request, legacy_filter_member))
     values = expression_values(request, wrapped=legacy_filter_member == "ScanFilter")
     projection = _projection(request)
     condition = _filter(request, legacy_filter_member)
     bind_all(request, values, projection, condition, *others)
-    if projection is not None:
-        check_key_paths(table, projection.paths)
-    if condition is not None and legacy_filter_member == "ScanFilter":
-        check_key_paths(table, condition.paths)
     return ReadPlan(
         projection=projection,
         filter=condition,
@@ -114,6 +113,18 @@ def read_plan(request: dict, table: Table, legacy_filter_member: str, *others: C
         limit=request.get("Limit"),
         consistent=bool(request.get("ConsistentRead")),
     )
+
+
+def check_plan(request: dict, table: Table, plan: ReadPlan, scanning: bool) -> None:
+    """The checks of a read plan that need the table: indexes, and paths into key
+    attributes (a Query's filter may not name key attributes at all, checked apart)."""
+    index = request.get("IndexName")
+    if index is not None:
+        raise ValidationException(f"The table does not have the specified index: {index}")
+    if plan.projection is not None:
+        check_key_paths(table, plan.projection.paths)
+    if plan.filter is not None and scanning:
+        check_key_paths(table, plan.filter.paths)
 
 
 def start_key(request: dict, table: Table) -> tuple[dict, bytes] | None:

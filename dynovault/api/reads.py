@@ -8,7 +8,12 @@ from collections.abc import Iterable
 import orjson
 
 from dynovault.errors import ValidationException
-from dynovault.expressions import Projection, check_unused, compile_projection, projection_of_attributes
+from dynovault.expressions import (
+    Projection,
+    check_unused,
+    compile_projection,
+    projection_of_attributes,
+)
 from dynovault.expressions.params import expression_names
 from dynovault.storage.engine import stored_json
 

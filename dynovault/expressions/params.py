@@ -26,7 +26,6 @@ from dynovault.expressions.parser import Values
 from dynovault.storage.attributes import canonical_value
 from dynovault.storage.engine import stored_json
 
-
 # Placeholder keys DynamoDB accepts: the sigil, then letters, digits and underscores.
 _NAME_KEY = re.compile(r"#[0-9A-Za-z_]+")
 _VALUE_KEY = re.compile(r":[0-9A-Za-z_]+")

@@ -6,7 +6,14 @@ from __future__ import annotations
 
 from dynovault.errors import ValidationException
 from dynovault.expressions import nodes
-from dynovault.expressions.paths import Item, Path, get_path, remove_path, require_parent, set_path
+from dynovault.expressions.paths import (
+    Item,
+    Path,
+    get_path,
+    remove_path,
+    require_parent,
+    set_path,
+)
 from dynovault.expressions.values import SET_TAGS, add_numbers
 
 

@@ -12,7 +12,12 @@ import orjson
 
 from dynovault.api.node import Node
 from dynovault.api.reads import item_bytes, json_list, projection_for, with_members
-from dynovault.api.validation import check_key_paths, consumed_capacity, read_units, validated_key
+from dynovault.api.validation import (
+    check_key_paths,
+    consumed_capacity,
+    read_units,
+    validated_key,
+)
 from dynovault.errors import ValidationException
 from dynovault.storage.engine import Table, stored_size
 

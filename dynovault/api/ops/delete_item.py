@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from dynovault.api.node import Node
 from dynovault.api.reads import with_members
-from dynovault.api.validation import check_return_values, consumed_capacity, validated_key, write_units
+from dynovault.api.validation import (
+    check_return_values,
+    consumed_capacity,
+    validated_key,
+    write_units,
+)
 from dynovault.expressions.params import write_guard
 from dynovault.storage.engine import ItemChange, stored_json, stored_size
 

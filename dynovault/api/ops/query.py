@@ -6,13 +6,13 @@ from __future__ import annotations
 import base64
 
 from dynovault.api.node import Node
-from dynovault.api.pages import read_page, read_plan, start_key
+from dynovault.api.pages import check_plan, read_page, read_plan, start_key
 from dynovault.errors import ValidationException
 from dynovault.expressions import ConditionExpression, compile_condition
 from dynovault.expressions.keys import KeyCondition, key_condition
-from dynovault.expressions.values import begins_with, compare
 from dynovault.expressions.legacy import filter_condition
 from dynovault.expressions.params import expression_names
+from dynovault.expressions.values import begins_with, compare
 from dynovault.storage import keycodec
 from dynovault.storage.engine import KeySchema
 
@@ -83,9 +83,10 @@ def _check_start_key(schema: KeySchema, condition: KeyCondition, start: dict, in
 
 
 async def handle(request: dict, node: Node) -> bytes:
-    table = node.table(request["TableName"])
     keys = _key_condition_expression(request)
-    plan = read_plan(request, table, "QueryFilter", keys)
+    plan = read_plan(request, "QueryFilter", keys)
+    table = node.table(request["TableName"])
+    check_plan(request, table, plan, scanning=False)
     if plan.filter is not None:
         primary = sorted(plan.filter.attribute_names & set(table.schema.names))
         if primary:

@@ -5,7 +5,7 @@ starts with, so segments split the keyspace evenly and never overlap."""
 from __future__ import annotations
 
 from dynovault.api.node import Node
-from dynovault.api.pages import read_page, read_plan, start_key
+from dynovault.api.pages import check_plan, read_page, read_plan, start_key
 from dynovault.errors import ValidationException
 from dynovault.storage.keycodec import HASH_BYTES
 
@@ -43,9 +43,10 @@ def _segment(request: dict) -> tuple[int, int]:
 
 
 async def handle(request: dict, node: Node) -> bytes:
-    table = node.table(request["TableName"])
-    plan = read_plan(request, table, "ScanFilter")
+    plan = read_plan(request, "ScanFilter")
     segment, total = _segment(request)
+    table = node.table(request["TableName"])
+    check_plan(request, table, plan, scanning=True)
     start, end = segment_range(segment, total)
     start_item = start_key(request, table)
     if start_item is not None:

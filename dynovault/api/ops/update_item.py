@@ -18,7 +18,11 @@ from dynovault.api.validation import (
 from dynovault.errors import ValidationException
 from dynovault.expressions import UpdateExpression, compile_update
 from dynovault.expressions.legacy import attribute_updates
-from dynovault.expressions.nodes import LEGACY_WRONG_TYPE, WRONG_OPERAND_TYPE, RemoveAction
+from dynovault.expressions.nodes import (
+    LEGACY_WRONG_TYPE,
+    WRONG_OPERAND_TYPE,
+    RemoveAction,
+)
 from dynovault.expressions.params import (
     bind_all,
     condition_of,
