@@ -54,7 +54,9 @@ THROUGHPUT_TARGET = 5.0
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--entities", type=int, default=20_000, help="documents loaded (default 20000)")
-    parser.add_argument("--sizes", type=int, nargs="+", default=[500, 1000], help="entities per request")
+    parser.add_argument(
+        "--sizes", type=int, nargs="*", default=[500, 1000], help="entities per request (none: skip serving)"
+    )
     parser.add_argument("--duration", type=float, default=10.0, help="seconds measured per phase (default 10)")
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--connections", type=int, default=4, help="closed-loop connections (default 4)")
@@ -222,6 +224,26 @@ def _markdown(results: dict) -> str:
     return "\n".join(lines)
 
 
+async def _compare_servers(
+    results: dict, ours: ServerProcess, feast_server: CommandServer, store: object, rng: random.Random,
+    args: argparse.Namespace,
+) -> None:
+    """Check both servers answer alike, then measure them and the SDK at each size."""
+    for size in args.sizes:
+        bodies = _bodies(size, args.entities, rng)
+        match = _answers_match(_post(ours.url, bodies[0]), _post(feast_server.url, bodies[0]))
+        print(f"{size} entities: answers of dynovault and feast serve equal: {match}", file=sys.stderr)
+        rows = [
+            await _measure_server(OURS, ours.port, ours.process.pid, bodies, args),
+            await _measure_server(FEAST_SERVE, feast_server.port, feast_server.process.pid, bodies, args),
+            await asyncio.to_thread(_measure_sdk, store, bodies, args.duration),
+        ]
+        results["serving"][str(size)] = rows
+        results.setdefault("answers_equal", {})[str(size)] = match
+        for row in rows:
+            print(f"  {row}", file=sys.stderr)
+
+
 async def _run(args: argparse.Namespace) -> int:
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
@@ -244,24 +266,12 @@ async def _run(args: argparse.Namespace) -> int:
             client = DynamoClient(ours.url)
             loaded = ingest(client, view, parquet_columns(_write_parquet(_columns(args.entities, rng), root / "all.parquet")))
             print(f"loaded {loaded.rows_written:,} entities × {len(FEATURE_TYPES)} features", file=sys.stderr)
-            feast_server = CommandServer("feast-serve", [_feast(), "-c", str(repo), "serve", "-p", "{port}",
-                                                         "--no-access-log"], root, ready_path="/health")
-            feast_server.start(timeout=120)
-            store = FeatureStore(repo_path=str(repo))
             results: dict = {"entities_loaded": args.entities, "features": len(FEATURE_TYPES), "serving": {}}
-            for size in args.sizes:
-                bodies = _bodies(size, args.entities, rng)
-                match = _answers_match(_post(ours.url, bodies[0]), _post(feast_server.url, bodies[0]))
-                print(f"{size} entities: answers of dynovault and feast serve equal: {match}", file=sys.stderr)
-                rows = [
-                    await _measure_server(OURS, ours.port, ours.process.pid, bodies, args),
-                    await _measure_server(FEAST_SERVE, feast_server.port, feast_server.process.pid, bodies, args),
-                    await asyncio.to_thread(_measure_sdk, store, bodies, args.duration),
-                ]
-                results["serving"][str(size)] = rows
-                results.setdefault("answers_equal", {})[str(size)] = match
-                for row in rows:
-                    print(f"  {row}", file=sys.stderr)
+            if args.sizes:
+                feast_server = CommandServer("feast-serve", [_feast(), "-c", str(repo), "serve", "-p", "{port}",
+                                                             "--no-access-log"], root, ready_path="/health")
+                feast_server.start(timeout=120)
+                await _compare_servers(results, ours, feast_server, FeatureStore(repo_path=str(repo)), rng, args)
             if args.ingest_rows:
                 results["ingest"] = _ingest_bench(client, view, root, args.ingest_rows, rng)
         finally:

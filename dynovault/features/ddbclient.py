@@ -45,10 +45,16 @@ class DynamoClient:
             raise DynamoCallError(operation, reply.status, answer)
         return answer
 
-    def batch_get(self, table: str, ids: list[str]) -> dict[str, dict]:
-        """Items by ``entity_id`` (at most 100 ids), following UnprocessedKeys."""
+    def batch_get(self, table: str, ids: list[str], attributes: list[str] | None = None) -> dict[str, dict]:
+        """Items by ``entity_id`` (at most 100 ids), only ``attributes`` of them when
+        given, following UnprocessedKeys."""
         found: dict[str, dict] = {}
-        request = {table: {"Keys": [{"entity_id": {"S": i}} for i in ids]}}
+        spec: dict = {"Keys": [{"entity_id": {"S": i}} for i in ids]}
+        if attributes:
+            names = {f"#a{n}": name for n, name in enumerate(["entity_id", *attributes])}
+            spec["ProjectionExpression"] = ", ".join(names)
+            spec["ExpressionAttributeNames"] = names
+        request = {table: spec}
         while request:
             answer = self.call("BatchGetItem", {"RequestItems": request})
             for item in answer.get("Responses", {}).get(table, []):

@@ -169,6 +169,8 @@ def _guarded(handler: Handler) -> Handler:
             return await handler(request)
         except FeatureRequestError as error:
             return error_response(error.status, "FeatureRequestError", str(error))
+        except FeatureWriteError as error:
+            return error_response(400, "FeatureRequestError", str(error))
         except DynamoError as error:
             return error_response(error.status, error.code, error.message)
         except web.HTTPRequestEntityTooLarge as error:

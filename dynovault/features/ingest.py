@@ -19,7 +19,7 @@ from typing import TextIO
 
 from dynovault.features.ddbclient import DynamoClient
 from dynovault.features.definitions import FeatureView
-from dynovault.features.writes import FeatureRow, feature_rows
+from dynovault.features.writes import DIGEST_ATTRIBUTE, FeatureRow, feature_rows
 
 GET_BATCH = 100
 PUT_BATCH = 25
@@ -87,16 +87,28 @@ def latest_per_entity(rows: list[FeatureRow]) -> list[FeatureRow]:
     return list(latest.values())
 
 
+def _stored(client: DynamoClient, table: str, ids: list[str], attributes: list[str] | None = None) -> dict[str, dict]:
+    stored: dict[str, dict] = {}
+    for start in range(0, len(ids), GET_BATCH):
+        stored.update(client.batch_get(table, ids[start : start + GET_BATCH], attributes))
+    return stored
+
+
+def changed_rows(client: DynamoClient, table: str, rows: list[FeatureRow]) -> list[FeatureRow]:
+    """The rows whose values differ from the store's. First only the digests and
+    timestamps are read; whole items only for entities whose digest cannot decide
+    (written by Feast or another client, or changed since by one)."""
+    marks = _stored(client, table, [row.entity_id for row in rows], ["event_ts", DIGEST_ATTRIBUTE])
+    undecided = [row.entity_id for row in rows if row.entity_id in marks
+                 and not row.decided_by_digest(marks[row.entity_id])]
+    items = _stored(client, table, undecided) if undecided else {}
+    return [row for row in rows if row.differs_from(items.get(row.entity_id) or marks.get(row.entity_id))]
+
+
 def sync_chunk(client: DynamoClient, table: str, rows: list[FeatureRow], detect_changes: bool) -> int:
     """Write the rows of one chunk that differ from the store (all of them without
     change detection); return how many were written."""
-    if detect_changes:
-        stored: dict[str, dict] = {}
-        for start in range(0, len(rows), GET_BATCH):
-            stored.update(client.batch_get(table, [row.entity_id for row in rows[start : start + GET_BATCH]]))
-        changed = [row for row in rows if row.differs_from(stored.get(row.entity_id))]
-    else:
-        changed = rows
+    changed = changed_rows(client, table, rows) if detect_changes else rows
     for start in range(0, len(changed), PUT_BATCH):
         client.batch_put(table, [row.item() for row in changed[start : start + PUT_BATCH]])
     return len(changed)

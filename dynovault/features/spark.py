@@ -15,7 +15,12 @@ from typing import Any
 
 from dynovault.features.ddbclient import DynamoClient
 from dynovault.features.definitions import FeatureView
-from dynovault.features.ingest import CHUNK_ROWS, IngestReport, latest_per_entity, sync_chunk
+from dynovault.features.ingest import (
+    CHUNK_ROWS,
+    IngestReport,
+    latest_per_entity,
+    sync_chunk,
+)
 from dynovault.features.writes import TIMESTAMP_COLUMNS, feature_rows
 
 

@@ -3,7 +3,8 @@
 Every lane (batch ingest, push, direct writes) turns column-oriented data into the items
 Feast itself would write — ``entity_id`` (hashed entity key), ``event_ts``
 (``str(datetime)``), ``values`` (feature -> serialized Value) — so Feast, our serving path
-and any DynamoDB client read them alike.
+and any DynamoDB client read them alike, plus one attribute of our own for cheap change
+detection (``dv_digest``, below).
 """
 
 from __future__ import annotations
@@ -12,7 +13,10 @@ import asyncio
 from binascii import b2a_base64
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from hashlib import blake2b
 from typing import Any
+
+import orjson
 
 from dynovault.api.node import Node
 from dynovault.api.validation import store_form, validated_item
@@ -29,29 +33,61 @@ class FeatureWriteError(ValueError):
     """Rows that cannot be written to a feature view as given."""
 
 
+# Written next to Feast's attributes (Feast reads only its own): a digest of the row's
+# feature values as given, and the event_ts written with them. While the item's event_ts
+# is still that one, no other writer touched its values, and the digest alone tells
+# whether a new row changes them, without fetching and comparing every value.
+DIGEST_ATTRIBUTE = "dv_digest"
+
+
 @dataclass(slots=True)
 class FeatureRow:
     entity_id: str
     event_ts: str
     event_seconds: float
-    values: dict[str, dict]
+    raw: dict[str, Any]
+    view: FeatureView
+    _values: dict[str, dict] | None = None
+
+    @property
+    def values(self) -> dict[str, dict]:
+        """Feast's ``values`` map, encoded on first use (ingest encodes changed rows only)."""
+        if self._values is None:
+            self._values = {name: _encoded(self.view, name, value) for name, value in self.raw.items()}
+        return self._values
+
+    @property
+    def digest(self) -> str:
+        raw = orjson.dumps(self.raw, default=repr, option=orjson.OPT_SORT_KEYS)
+        return blake2b(raw, digest_size=12).hexdigest()
 
     def item(self) -> dict:
         return {
             "entity_id": {"S": self.entity_id},
             "event_ts": {"S": self.event_ts},
             "values": {"M": self.values},
+            DIGEST_ATTRIBUTE: {"S": f"{self.digest}|{self.event_ts}"},
         }
+
+    def decided_by_digest(self, stored: dict) -> bool:
+        digest_mark = stored.get(DIGEST_ATTRIBUTE, {}).get("S", "")
+        return bool(digest_mark) and digest_mark.partition("|")[2] == stored.get("event_ts", {}).get("S")
 
     def differs_from(self, stored: dict | None) -> bool:
         """Change detection: only feature values count; a newer timestamp on the same
-        values is not a change worth a write."""
-        return stored is None or stored.get("values", {}).get("M") != self.values
+        values is not a change worth a write. ``stored`` needs ``values`` unless its
+        digest decides."""
+        if stored is None:
+            return True
+        if self.decided_by_digest(stored):
+            return stored[DIGEST_ATTRIBUTE]["S"].partition("|")[0] != self.digest
+        return stored.get("values", {}).get("M") != self.values
 
 
 def feature_rows(view: FeatureView, columns: dict[str, list], now: datetime | None = None) -> list[FeatureRow]:
     """Rows of ``view`` from columns (join keys, any of its features, optionally
-    ``event_timestamp``; rows without a timestamp are stamped ``now``)."""
+    ``event_timestamp``; rows without a timestamp are stamped ``now``). Values are
+    encoded (and type-checked) when a row's ``values`` are first used."""
     missing = [key for key in view.join_keys if key not in columns]
     if missing:
         raise FeatureWriteError(f"feature view {view.name!r} needs join key column(s) {', '.join(missing)}")
@@ -64,24 +100,22 @@ def feature_rows(view: FeatureView, columns: dict[str, list], now: datetime | No
     stamp_column = next((columns[name] for name in TIMESTAMP_COLUMNS if name in columns), None)
     now = now or datetime.now(UTC)
     key_columns = [columns[key] for key in view.join_keys]
-    encoded = {name: _encoded_column(view, name, columns[name]) for name in features}
+    feature_columns = [columns[name] for name in features]
     rows = []
-    for index, key in enumerate(zip(*key_columns)):
+    for index, (key, values) in enumerate(zip(zip(*key_columns), zip(*feature_columns))):
         moment = _timestamp(stamp_column[index]) if stamp_column is not None else now
         try:
             entity_id = view.codec.entity_id(key)
         except EntityValueError as error:
             raise FeatureWriteError(f"row {index}: {error}") from None
-        rows.append(
-            FeatureRow(entity_id, str(moment), moment.timestamp(), {name: encoded[name][index] for name in features})
-        )
+        rows.append(FeatureRow(entity_id, str(moment), moment.timestamp(), dict(zip(features, values)), view))
     return rows
 
 
-def _encoded_column(view: FeatureView, name: str, column: list) -> list[dict]:
+def _encoded(view: FeatureView, name: str, value: Any) -> dict:
     value_type = view.features[name]
     try:
-        return [{"B": b2a_base64(feast_values.encode(v, value_type), newline=False).decode()} for v in column]
+        return {"B": b2a_base64(feast_values.encode(value, value_type), newline=False).decode()}
     except (ValueError, TypeError) as error:
         raise FeatureWriteError(f"feature {view.name}:{name} ({value_type}): {error}") from None
 
