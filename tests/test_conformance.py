@@ -103,6 +103,10 @@ def test_numbers_are_ascii_decimal_literals(ddb, hash_table, text):
         ("-1e2147483648", "Number overflow. Attempting to store a number with magnitude larger than supported range"),
         ("1e-99999999999", "Number underflow. Attempting to store a number with magnitude smaller than supported range"),
         ("1234567890123456789012345678901234567890", "Attempting to store more than 38 significant digits in a Number"),
+        ("0e126", "Number overflow. Attempting to store a number with magnitude larger than supported range"),
+        ("0e-131", "Number underflow. Attempting to store a number with magnitude smaller than supported range"),
+        ("1e9223372036854775807", "Number overflow. Attempting to store a number with magnitude larger than supported range"),
+        ("1e9223372036854775808", "The parameter cannot be converted to a numeric value: 1e9223372036854775808"),
     ],
 )
 def test_numbers_out_of_range(ddb, hash_table, text, message):
@@ -452,3 +456,8 @@ def test_query_validates_its_expressions_before_looking_for_the_table(ddb):
     assert (code, message) == ("ValidationException", "Invalid KeyConditionExpression: " + OPERAND_TYPE.format("begins_with", "N"))
     arguments["ExpressionAttributeValues"][":n"] = {"S": "a"}
     assert refusal(ddb.query, TableName="absent-table", **arguments)[0] == "ResourceNotFoundException"
+
+
+def test_zero_written_with_an_exponent_in_range_is_zero(ddb, hash_table):
+    ddb.put_item(TableName=hash_table, Item={**KEY, "n": {"N": "0e125"}})
+    assert ddb.get_item(TableName=hash_table, Key=KEY)["Item"]["n"] == {"N": "0"}

@@ -18,30 +18,37 @@ MIN_ADJUSTED_EXPONENT = -130
 # Wide enough that canonicalising or adding two in-range numbers never rounds silently.
 DECIMAL_CONTEXT = Context(prec=MAX_DIGITS, Emax=999, Emin=-999)
 # ASCII digits only: Python's \d would also admit other scripts' digits, which Decimal reads.
-_NUMBER_SYNTAX = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_NUMBER_SYNTAX = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE]([+-]?[0-9]+))?")
+# DynamoDB reads an exponent as a 64-bit integer: past that a literal is no number at all.
+_MAX_EXPONENT_MAGNITUDE = 2**63 - 1
+_FAR_OUT_OF_RANGE = 10**15
+_OVERFLOW = "Number overflow. Attempting to store a number with magnitude larger than supported range"
+_UNDERFLOW = "Number underflow. Attempting to store a number with magnitude smaller than supported range"
 
 
 def parse_number(text: str) -> Decimal:
     """Parse and range-check a number as DynamoDB does; the result is canonical."""
-    if not isinstance(text, str) or not _NUMBER_SYNTAX.fullmatch(text):
+    match = _NUMBER_SYNTAX.fullmatch(text) if isinstance(text, str) else None
+    exponent = int(match.group(1)) if match is not None and match.group(1) is not None else 0
+    if match is None or abs(exponent) > _MAX_EXPONENT_MAGNITUDE:
         raise ValidationException(f"The parameter cannot be converted to a numeric value: {text}")
+    if abs(exponent) > _FAR_OUT_OF_RANGE:
+        # Beyond what Decimal can hold, and beyond any digits that could bring it back.
+        raise ValidationException(_OVERFLOW if exponent > 0 else _UNDERFLOW)
     return check_number(Decimal(text))
 
 
 def check_number(value: Decimal) -> Decimal:
     """Enforce DynamoDB's range, then its precision (the order DynamoDB reports them in),
-    on a computed or parsed number."""
-    if not value:
-        return Decimal(0)
+    on a computed or parsed number. Zero too is range-checked, by the exponent it is
+    written with (``0e126`` overflows)."""
     adjusted = value.adjusted()
     if adjusted > MAX_ADJUSTED_EXPONENT:
-        raise ValidationException(
-            "Number overflow. Attempting to store a number with magnitude larger than supported range"
-        )
+        raise ValidationException(_OVERFLOW)
     if adjusted < MIN_ADJUSTED_EXPONENT:
-        raise ValidationException(
-            "Number underflow. Attempting to store a number with magnitude smaller than supported range"
-        )
+        raise ValidationException(_UNDERFLOW)
+    if not value:
+        return Decimal(0)
     significant = "".join(map(str, value.as_tuple().digits)).strip("0")
     if len(significant) > MAX_DIGITS:
         raise ValidationException(
