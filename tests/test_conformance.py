@@ -461,3 +461,15 @@ def test_query_validates_its_expressions_before_looking_for_the_table(ddb):
 def test_zero_written_with_an_exponent_in_range_is_zero(ddb, hash_table):
     ddb.put_item(TableName=hash_table, Item={**KEY, "n": {"N": "0e125"}})
     assert ddb.get_item(TableName=hash_table, Key=KEY)["Item"]["n"] == {"N": "0"}
+
+
+def test_expressions_hold_at_most_300_operators(ddb, hash_table):
+    """Comparisons and AND count alike: 151 comparisons joined by 150 ANDs make 301."""
+    values = {":v": {"N": "1"}}
+    ddb.scan(TableName=hash_table, FilterExpression=" AND ".join(["a < :v"] * 150), ExpressionAttributeValues=values)
+    code, message = refusal(
+        ddb.scan, TableName=hash_table, FilterExpression=" AND ".join(["a < :v"] * 151), ExpressionAttributeValues=values
+    )
+    assert (code, message) == (
+        "ValidationException", "Invalid FilterExpression: The expression contains too many operators; operator count: 301"
+    )

@@ -3,6 +3,7 @@ compiled with, so a request that repeats an expression never parses it again."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -126,6 +127,7 @@ def compile_condition(expression: str, names: dict | None, kind: str = "Conditio
 def _compile_condition(expression: str, names: tuple, kind: str) -> ConditionExpression:
     parser = Parser(expression, kind, dict(names))
     tree = parser.condition()
+    _check_operator_count(kind, [tree])
     return ConditionExpression(**_common(parser), tree=tree, paths=tuple(parser.parsed.paths))
 
 
@@ -137,7 +139,31 @@ def compile_update(expression: str, names: dict | None) -> UpdateExpression:
 def _compile_update(expression: str, names: tuple) -> UpdateExpression:
     parser = Parser(expression, "UpdateExpression", dict(names))
     actions = parser.update()
+    _check_operator_count("UpdateExpression", actions)
     return UpdateExpression(**_common(parser), actions=tuple(actions))
+
+
+MAX_OPERATORS = 300
+# What DynamoDB counts against an expression's 300 operators: logical operators,
+# comparisons and functions (an update's assignment itself is free).
+_OPERATOR_NODES = (
+    nodes.And, nodes.Or, nodes.Not, nodes.Comparison, nodes.Between, nodes.In, nodes.AttributeExists,
+    nodes.AttributeType, nodes.BeginsWith, nodes.Contains, nodes.Size, nodes.IfNotExists, nodes.ListAppend,
+    nodes.Arithmetic,
+)
+
+
+def _operator_count(node: object) -> int:
+    if not dataclasses.is_dataclass(node):
+        return sum(_operator_count(element) for element in node) if isinstance(node, tuple) else 0
+    own = 1 if isinstance(node, _OPERATOR_NODES) else 0
+    return own + sum(_operator_count(getattr(node, field.name)) for field in dataclasses.fields(node))
+
+
+def _check_operator_count(kind: str, trees: list) -> None:
+    count = sum(_operator_count(tree) for tree in trees)
+    if count > MAX_OPERATORS:
+        raise expression_error(kind, f"The expression contains too many operators; operator count: {count}")
 
 
 def check_unused(names: dict | None, values: dict | None, *compiled: Compiled | None) -> None:
