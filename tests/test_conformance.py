@@ -473,3 +473,14 @@ def test_expressions_hold_at_most_300_operators(ddb, hash_table):
     assert (code, message) == (
         "ValidationException", "Invalid FilterExpression: The expression contains too many operators; operator count: 301"
     )
+
+
+def test_sets_come_back_in_dynamodb_order(ddb, hash_table):
+    """Strings and binaries bytewise, numbers by value, whatever order they were written in."""
+    item = {**KEY, "ss": {"SS": ["b", "", "a"]}, "ns": {"NS": ["10", "-1", "2.5"]}, "bs": {"BS": [b"\xff", b"\x00"]}}
+    ddb.put_item(TableName=hash_table, Item=item)
+    ddb.update_item(TableName=hash_table, Key=KEY, UpdateExpression="ADD ss :s", ExpressionAttributeValues={":s": {"SS": ["0"]}})
+    stored = ddb.get_item(TableName=hash_table, Key=KEY)["Item"]
+    assert stored["ss"] == {"SS": ["", "0", "a", "b"]}
+    assert stored["ns"] == {"NS": ["-1", "2.5", "10"]}
+    assert stored["bs"] == {"BS": [b"\x00", b"\xff"]}

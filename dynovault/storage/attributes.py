@@ -127,7 +127,10 @@ def _canonical_set(tag: str, members: Any) -> tuple[AttributeValue, int]:
         identities = raws
     if len(set(identities)) != len(identities):
         raise _duplicates(tag, canonical, identities)
-    return {tag: canonical}, size
+    # DynamoDB returns a set's members in its own order: strings and binaries bytewise,
+    # numbers by value (a string's code points order as its UTF-8 bytes do).
+    ordered = [member for _, member in sorted(zip(identities, canonical), key=lambda pair: pair[0])]
+    return {tag: ordered}, size
 
 
 def _duplicates(tag: str, members: list[str], identities: list) -> ValidationException:
