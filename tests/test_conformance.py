@@ -484,3 +484,15 @@ def test_sets_come_back_in_dynamodb_order(ddb, hash_table):
     assert stored["ss"] == {"SS": ["", "0", "a", "b"]}
     assert stored["ns"] == {"NS": ["-1", "2.5", "10"]}
     assert stored["bs"] == {"BS": [b"\x00", b"\xff"]}
+
+
+def test_create_table_refuses_one_attribute_as_both_keys(ddb, table_name):
+    schema = [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "pk", "KeyType": "RANGE"}]
+    code, message = refusal(
+        ddb.create_table, TableName=table_name, KeySchema=schema,
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST",
+    )
+    assert (code, message) == (
+        "ValidationException",
+        "Invalid KeySchema: Both the Hash Key and the Range Key element in the KeySchema have the same name",
+    )

@@ -73,7 +73,7 @@ def check_key_schema(key_schema: list[dict], attribute_definitions: list[dict]) 
             raise ValidationException("Invalid KeySchema: The second KeySchemaElement is not a RANGE key type")
         if key_schema[0]["AttributeName"] == key_schema[1]["AttributeName"]:
             raise ValidationException(
-                "Both the Hash Key and the Range Key element in the KeySchema have the same name"
+                "Invalid KeySchema: Both the Hash Key and the Range Key element in the KeySchema have the same name"
             )
     defined = [d["AttributeName"] for d in attribute_definitions]
     if len(set(defined)) != len(defined):
