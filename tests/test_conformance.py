@@ -496,3 +496,17 @@ def test_create_table_refuses_one_attribute_as_both_keys(ddb, table_name):
         "ValidationException",
         "Invalid KeySchema: Both the Hash Key and the Range Key element in the KeySchema have the same name",
     )
+
+
+@pytest.mark.parametrize(
+    "operation, arguments",
+    [
+        ("put_item", {"Item": KEY, "ConditionExpression": "a = :missing"}),
+        ("delete_item", {"Key": KEY, "ConditionExpression": "a = :missing"}),
+        ("update_item", {"Key": KEY, "UpdateExpression": "SET a = :missing"}),
+    ],
+)
+def test_writes_validate_their_expressions_before_looking_for_the_table(ddb, operation, arguments):
+    code, message = refusal(getattr(ddb, operation), TableName="absent-table", **arguments)
+    assert code == "ValidationException"
+    assert message.endswith("An expression attribute value used in expression is not defined; attribute value: :missing")

@@ -15,10 +15,11 @@ from dynovault.storage.engine import ItemChange, stored_json, stored_size
 
 
 async def handle(request: dict, node: Node) -> bytes:
-    table = node.table(request["TableName"])
     return_values = check_return_values(request)
+    guard = write_guard(request)
+    table = node.table(request["TableName"])
     _, key = validated_key(table, request["Key"])
-    write_guard(request).check(lambda: node.store.get(table, key))
+    guard.check(lambda: node.store.get(table, key))
     (old,) = node.store.write([ItemChange(table, key, None)])
     body = b'{"Attributes":' + stored_json(old) + b"}" if old and return_values == "ALL_OLD" else b"{}"
     units = write_units(stored_size(old) if old else 0)

@@ -16,10 +16,11 @@ from dynovault.storage.engine import ItemChange, stored_json, stored_size
 
 
 async def handle(request: dict, node: Node) -> bytes:
-    table = node.table(request["TableName"])
     return_values = check_return_values(request)
+    guard = write_guard(request)
+    table = node.table(request["TableName"])
     item, size, key = validated_item(table, request["Item"])
-    write_guard(request).check(lambda: node.store.get(table, key))
+    guard.check(lambda: node.store.get(table, key))
     (old,) = node.store.write([ItemChange(table, key, store_form(item, size))])
     body = b'{"Attributes":' + stored_json(old) + b"}" if old and return_values == "ALL_OLD" else b"{}"
     units = write_units(max(size, stored_size(old) if old else 0))

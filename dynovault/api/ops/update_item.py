@@ -73,17 +73,17 @@ def _returned(mode: str, old: Item | None, new: Item, update: UpdateExpression |
 
 
 async def handle(request: dict, node: Node) -> bytes:
-    table = node.table(request["TableName"])
     mode = check_return_values(request, RETURN_VALUES)
     refuse_mixed(request, ("AttributeUpdates", "Expected"), ("UpdateExpression", "ConditionExpression"))
-    key, storage_key = validated_key(table, request["Key"])
     values = expression_values(request)
     update = _update_of(request)
     condition = condition_of(request)
     bind_all(request, values, update, condition)
+    guard = guard_of(request, condition, values)
+    table = node.table(request["TableName"])
+    key, storage_key = validated_key(table, request["Key"])
     if update is not None:
         _refuse_key_updates(table, update)
-    guard = guard_of(request, condition, values)
 
     stored = node.store.get(table, storage_key)
     old = orjson.loads(stored_json(stored)) if stored is not None else None
