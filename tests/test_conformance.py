@@ -510,3 +510,21 @@ def test_writes_validate_their_expressions_before_looking_for_the_table(ddb, ope
     code, message = refusal(getattr(ddb, operation), TableName="absent-table", **arguments)
     assert code == "ValidationException"
     assert message.endswith("An expression attribute value used in expression is not defined; attribute value: :missing")
+
+
+@pytest.mark.parametrize(
+    "condition, message",
+    [
+        ({"ComparisonOperator": "GT", "AttributeValueList": [{"BOOL": True}]},
+         "One or more parameter values were invalid: ComparisonOperator GT is not valid for BOOL AttributeValue type"),
+        ({"ComparisonOperator": "IN", "AttributeValueList": [{"SS": ["a"]}]},
+         "One or more parameter values were invalid: ComparisonOperator IN is not valid for SS AttributeValue type"),
+        ({"ComparisonOperator": "IN", "AttributeValueList": [{"S": "a"}, {"N": "1"}]},
+         "One or more parameter values were invalid: AttributeValues inside AttributeValueList must be of same type"),
+        ({"ComparisonOperator": "BETWEEN", "AttributeValueList": [{"N": "5"}, {"N": "1"}]},
+         "The BETWEEN condition was provided a range where the lower bound is greater than the upper bound"),
+    ],
+)
+def test_legacy_scan_filter_operands(ddb, hash_table, condition, message):
+    code, got = refusal(ddb.scan, TableName=hash_table, ScanFilter={"a": condition})
+    assert (code, got) == ("ValidationException", message)

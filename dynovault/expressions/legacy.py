@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from functools import reduce
 
+from dynovault.errors import ValidationException
 from dynovault.expressions import nodes
 from dynovault.expressions.compiled import ConditionExpression, UpdateExpression
+from dynovault.expressions.values import compare
 from dynovault.storage.attributes import canonical_value, invalid
 
 _ARITY = {
@@ -17,7 +19,13 @@ _ARITY = {
     "BETWEEN": 2,
 }
 _COMPARATORS = {"EQ": "=", "NE": "<>", "LE": "<=", "LT": "<", "GE": ">=", "GT": ">"}
-_SCALAR_ONLY = frozenset({"LE", "LT", "GE", "GT", "BETWEEN"})
+_SCALARS = ("S", "N", "B")
+# The AttributeValue types the ComparisonOperators other than EQ and NE (which compare
+# any type, lists and maps included) accept; NULL and NOT_NULL take none.
+_ALLOWED_TYPES = {
+    "LE": _SCALARS, "LT": _SCALARS, "GE": _SCALARS, "GT": _SCALARS, "BETWEEN": _SCALARS, "IN": _SCALARS,
+    "CONTAINS": _SCALARS, "NOT_CONTAINS": _SCALARS, "BEGINS_WITH": ("S", "B"),
+}
 
 
 def _literals(name: str, operator: str, values: list | None) -> list[nodes.Literal]:
@@ -26,14 +34,16 @@ def _literals(name: str, operator: str, values: list | None) -> list[nodes.Liter
     if (arity is not None and len(values) != arity) or (operator == "IN" and not values):
         raise invalid(f"Invalid number of argument(s) for the {operator} ComparisonOperator")
     literals = [nodes.Literal(canonical_value(v)[0]) for v in values]
-    for literal in literals:
-        (tag,) = literal.value
-        if (operator in _SCALAR_ONLY and tag not in ("S", "N", "B")) or (
-            operator == "BEGINS_WITH" and tag not in ("S", "B")
-        ) or (operator in ("CONTAINS", "NOT_CONTAINS") and tag not in ("S", "N", "B")):
+    tags = [next(iter(literal.value)) for literal in literals]
+    if len(set(tags)) > 1:
+        raise invalid("AttributeValues inside AttributeValueList must be of same type")
+    for tag in tags:
+        if operator not in ("EQ", "NE") and tag not in _ALLOWED_TYPES.get(operator, ()):
             raise invalid(f"ComparisonOperator {operator} is not valid for {tag} AttributeValue type")
-    if operator == "BETWEEN" and next(iter(literals[0].value)) != next(iter(literals[1].value)):
-        raise invalid("AttributeValues inside AttributeValueList must all be of the same type")
+    if operator == "BETWEEN" and compare(">", literals[0].value, literals[1].value):
+        raise ValidationException(
+            "The BETWEEN condition was provided a range where the lower bound is greater than the upper bound"
+        )
     return literals
 
 
