@@ -528,3 +528,22 @@ def test_writes_validate_their_expressions_before_looking_for_the_table(ddb, ope
 def test_legacy_scan_filter_operands(ddb, hash_table, condition, message):
     code, got = refusal(ddb.scan, TableName=hash_table, ScanFilter={"a": condition})
     assert (code, got) == ("ValidationException", message)
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        {"UpdateExpression": "REMOVE a, b"},
+        {"UpdateExpression": "DELETE s :s", "ExpressionAttributeValues": {":s": {"SS": ["x"]}}},
+        {"AttributeUpdates": {"a": {"Action": "DELETE"}}},
+    ],
+)
+def test_taking_attributes_from_a_missing_item_creates_nothing(ddb, hash_table, arguments):
+    response = ddb.update_item(TableName=hash_table, Key=KEY, ReturnValues="ALL_NEW", **arguments)
+    assert "Attributes" not in response
+    assert "Item" not in ddb.get_item(TableName=hash_table, Key=KEY)
+
+
+def test_an_empty_update_of_a_missing_item_creates_it(ddb, hash_table):
+    ddb.update_item(TableName=hash_table, Key=KEY)
+    assert ddb.get_item(TableName=hash_table, Key=KEY)["Item"] == KEY

@@ -21,6 +21,7 @@ from dynovault.expressions.legacy import attribute_updates
 from dynovault.expressions.nodes import (
     LEGACY_WRONG_TYPE,
     WRONG_OPERAND_TYPE,
+    DeleteAction,
     RemoveAction,
 )
 from dynovault.expressions.params import (
@@ -72,6 +73,13 @@ def _returned(mode: str, old: Item | None, new: Item, update: UpdateExpression |
     return None
 
 
+def _only_removes(update: UpdateExpression | None) -> bool:
+    """An update made only of REMOVE and DELETE actions (an empty update still writes)."""
+    return update is not None and bool(update.actions) and all(
+        isinstance(action, (RemoveAction, DeleteAction)) for action in update.actions
+    )
+
+
 async def handle(request: dict, node: Node) -> bytes:
     mode = check_return_values(request, RETURN_VALUES)
     refuse_mixed(request, ("AttributeUpdates", "Expected"), ("UpdateExpression", "ConditionExpression"))
@@ -95,6 +103,9 @@ async def handle(request: dict, node: Node) -> bytes:
     new, size = canonical_item(new)
     if size > MAX_ITEM_SIZE:
         raise ValidationException("Item size to update has exceeded the maximum allowed size")
+    if stored is None and _only_removes(update):
+        # Taking attributes away from an item that is not there creates no item.
+        return with_members(b"{}", ConsumedCapacity=consumed_capacity(request, table.name, write_units(0)))
     node.store.write([ItemChange(table, storage_key, store_form(new, size))])
 
     returned = _returned(mode, old, new, update)
