@@ -122,6 +122,10 @@ def test_numbers_out_of_range(ddb, hash_table, text, message):
          "Number overflow. Attempting to store a number with magnitude larger than supported range"),
         ("SET n = :a - :b", ("1.5E-130", "1E-130"),
          "Number underflow. Attempting to store a number with magnitude smaller than supported range"),
+        ("SET n = :a + :b", ("1e50", "1"),
+         "Number overflow. Attempting to store a number with magnitude larger than supported range"),
+        ("SET n = :a - :b", ("1e50", "1"),
+         "Number overflow. Attempting to store a number with magnitude larger than supported range"),
     ],
 )
 def test_arithmetic_out_of_range(ddb, hash_table, expression, operands, message):
@@ -547,3 +551,9 @@ def test_taking_attributes_from_a_missing_item_creates_nothing(ddb, hash_table, 
 def test_an_empty_update_of_a_missing_item_creates_it(ddb, hash_table):
     ddb.update_item(TableName=hash_table, Key=KEY)
     assert ddb.get_item(TableName=hash_table, Key=KEY)["Item"] == KEY
+
+
+def test_arithmetic_is_exact_to_38_digits(ddb, hash_table):
+    values = {":a": {"N": "1"}, ":b": {"N": "10000000000000000000000"}}
+    ddb.update_item(TableName=hash_table, Key=KEY, UpdateExpression="SET n = :a + :b", ExpressionAttributeValues=values)
+    assert ddb.get_item(TableName=hash_table, Key=KEY)["Item"]["n"] == {"N": "10000000000000000000001"}

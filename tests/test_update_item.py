@@ -78,7 +78,7 @@ def test_numbers_add_as_38_digit_decimals(ddb, hash_table):
     update(ddb, hash_table, "SET f = :a", {":a": {"N": "0." + "1" * 38}})
     with pytest.raises(ClientError) as excinfo:
         update(ddb, hash_table, "SET f = f + :b", {":b": {"N": "1"}})
-    assert refusal(excinfo) == "Attempting to store more than 38 significant digits in a Number"
+    assert refusal(excinfo) == "Number overflow. Attempting to store a number with magnitude larger than supported range"
 
 
 def test_list_index_set_and_remove(ddb, hash_table):

@@ -11,7 +11,14 @@ import base64
 from decimal import Context, Decimal
 from typing import Any
 
-from dynovault.storage.numbers import check_number, format_number
+from dynovault.errors import ValidationException
+from dynovault.storage.numbers import (
+    MAX_DIGITS,
+    OVERFLOW,
+    check_number,
+    format_number,
+    significant_digits,
+)
 
 AttributeValue = dict[str, Any]
 
@@ -138,7 +145,11 @@ def describe(value: AttributeValue) -> str:
 
 
 def add_numbers(left: str, right: str, negate_right: bool = False) -> AttributeValue:
-    """``left + right`` (or ``-``) of two number texts, as a number DynamoDB can store."""
+    """``left + right`` (or ``-``) of two number texts, as a number DynamoDB can store.
+    A sum past 38 digits is refused, never rounded, and DynamoDB calls that an overflow
+    too (``1e50 + 1``)."""
     b = Decimal(right)
     total = _EXACT.add(Decimal(left), -b if negate_right else b)
+    if significant_digits(total) > MAX_DIGITS:
+        raise ValidationException(OVERFLOW)
     return {"N": format_number(check_number(total))}

@@ -22,8 +22,8 @@ _NUMBER_SYNTAX = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE]([+-]?[0-9
 # DynamoDB reads an exponent as a 64-bit integer: past that a literal is no number at all.
 _MAX_EXPONENT_MAGNITUDE = 2**63 - 1
 _FAR_OUT_OF_RANGE = 10**15
-_OVERFLOW = "Number overflow. Attempting to store a number with magnitude larger than supported range"
-_UNDERFLOW = "Number underflow. Attempting to store a number with magnitude smaller than supported range"
+OVERFLOW = "Number overflow. Attempting to store a number with magnitude larger than supported range"
+UNDERFLOW = "Number underflow. Attempting to store a number with magnitude smaller than supported range"
 
 
 def parse_number(text: str) -> Decimal:
@@ -34,7 +34,7 @@ def parse_number(text: str) -> Decimal:
         raise ValidationException(f"The parameter cannot be converted to a numeric value: {text}")
     if abs(exponent) > _FAR_OUT_OF_RANGE:
         # Beyond what Decimal can hold, and beyond any digits that could bring it back.
-        raise ValidationException(_OVERFLOW if exponent > 0 else _UNDERFLOW)
+        raise ValidationException(OVERFLOW if exponent > 0 else UNDERFLOW)
     return check_number(Decimal(text))
 
 
@@ -44,17 +44,20 @@ def check_number(value: Decimal) -> Decimal:
     written with (``0e126`` overflows)."""
     adjusted = value.adjusted()
     if adjusted > MAX_ADJUSTED_EXPONENT:
-        raise ValidationException(_OVERFLOW)
+        raise ValidationException(OVERFLOW)
     if adjusted < MIN_ADJUSTED_EXPONENT:
-        raise ValidationException(_UNDERFLOW)
+        raise ValidationException(UNDERFLOW)
     if not value:
         return Decimal(0)
-    significant = "".join(map(str, value.as_tuple().digits)).strip("0")
-    if len(significant) > MAX_DIGITS:
+    if significant_digits(value) > MAX_DIGITS:
         raise ValidationException(
             "Attempting to store more than 38 significant digits in a Number"
         )
     return value.normalize(DECIMAL_CONTEXT)
+
+
+def significant_digits(value: Decimal) -> int:
+    return len("".join(map(str, value.as_tuple().digits)).strip("0"))
 
 
 def format_number(value: Decimal) -> str:
