@@ -245,15 +245,22 @@ def test_create_table_refuses_three_key_elements(ddb, table_name):
     )
 
 
-def test_updated_new_leaves_out_what_was_removed(ddb, hash_table):
-    ddb.put_item(TableName=hash_table, Item={**KEY, "l": {"L": [{"N": "1"}, {"N": "2"}]}, "gone": {"S": "x"}})
+def test_updated_values_read_the_paths_before_and_after(ddb, hash_table):
+    """A REMOVEd attribute is absent from UPDATED_NEW, but a REMOVEd list element's
+    place holds the element shifted into it, and DynamoDB returns that one."""
+    item = {**KEY, "l": {"L": [{"N": "1"}, {"N": "2"}]}, "gone": {"S": "x"}}
     arguments = {"TableName": hash_table, "Key": KEY, "UpdateExpression": "REMOVE l[0], gone SET n = :n",
                  "ExpressionAttributeValues": {":n": {"N": "5"}}}
-    assert ddb.update_item(**arguments, ReturnValues="UPDATED_NEW")["Attributes"] == {"n": {"N": "5"}}
-    ddb.put_item(TableName=hash_table, Item={**KEY, "l": {"L": [{"N": "1"}, {"N": "2"}]}, "gone": {"S": "x"}})
+    ddb.put_item(TableName=hash_table, Item=item)
+    assert ddb.update_item(**arguments, ReturnValues="UPDATED_NEW")["Attributes"] == {
+        "l": {"L": [{"N": "2"}]}, "n": {"N": "5"}
+    }
+    ddb.put_item(TableName=hash_table, Item=item)
     assert ddb.update_item(**arguments, ReturnValues="UPDATED_OLD")["Attributes"] == {
         "l": {"L": [{"N": "1"}]}, "gone": {"S": "x"}
     }
+    response = ddb.update_item(TableName=hash_table, Key=KEY, UpdateExpression="REMOVE n", ReturnValues="UPDATED_NEW")
+    assert "Attributes" not in response
 
 
 def nested(levels: int) -> dict:

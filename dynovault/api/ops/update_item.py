@@ -61,12 +61,10 @@ def _returned(mode: str, old: Item | None, new: Item, update: UpdateExpression |
     if mode == "ALL_NEW":
         return new
     if mode in ("UPDATED_OLD", "UPDATED_NEW") and update is not None:
-        # What a REMOVE took away is an updated attribute before the update, not after it.
-        paths = tuple(
-            action.path
-            for action in update.actions
-            if mode == "UPDATED_OLD" or not isinstance(action, RemoveAction)
-        )
+        # The paths as they read in the item before or after the update: a REMOVEd
+        # attribute is gone from the new item, but a REMOVEd list element's place holds
+        # the element shifted into it, which DynamoDB returns as UPDATED_NEW.
+        paths = tuple(action.path for action in update.actions)
         indexes_lists = any(isinstance(e, int) for path in paths for e in path)
         source = old if mode == "UPDATED_OLD" else new
         return project(source or {}, paths, indexes_lists)
