@@ -81,6 +81,7 @@ def test_legacy_key_conditions_go_with_a_filter_expression(ddb, hash_table):
         ("pk = :p AND sk.x = :a", {":a": {"N": "1"}},
          "KeyConditionExpressions cannot have conditions on nested attributes"),
         ("pk = :p AND size(sk) = :a", {":a": {"N": "1"}}, "KeyConditionExpressions cannot contain nested operations"),
+        ("pk = :p AND attribute_not_exists(sk)", {}, "Invalid operator used in KeyConditionExpression: attribute_not_exists"),
         ("pk = :p AND :a BETWEEN sk AND :a", {":a": {"N": "1"}},
          "Invalid condition in KeyConditionExpression: BETWEEN operator must have the key attribute as its first operand"),
     ],

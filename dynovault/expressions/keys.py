@@ -91,6 +91,8 @@ def _term(condition: nodes.Condition, values: nodes.Values) -> tuple[str, str, t
         name = _subject_first("begins_with", (condition.subject, condition.prefix))
         return name, "begins_with", (condition.prefix.resolve({}, values),)
     name = _FUNCTION_NAMES.get(type(condition), "NOT")
+    if isinstance(condition, nodes.AttributeExists) and not condition.expected:
+        name = "attribute_not_exists"
     raise ValidationException(f"Invalid operator used in KeyConditionExpression: {name}")
 
 
