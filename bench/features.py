@@ -279,7 +279,8 @@ async def _run(args: argparse.Namespace) -> int:
                 feast_server.stop()
             ours.stop()
     (args.out / "features.json").write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
-    print(_markdown(results))
+    if results["serving"]:
+        print(_markdown(results))
     if "ingest" in results:
         print(orjson.dumps(results["ingest"], option=orjson.OPT_INDENT_2).decode())
     return 0
