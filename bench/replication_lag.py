@@ -48,6 +48,7 @@ STATUS_INTERVAL = 0.2
 CATCH_UP_TIMEOUT = 60.0
 TARGET_RATE, TARGET_ITEM_BYTES, TARGET_P99_MS = 5000, 1024, 10.0
 SATURATED_WRITE_P50_MS = 100.0
+LAG_PLOT_INTERVAL = 0.25
 
 
 def _numbers(text: str) -> list[int]:
@@ -556,6 +557,16 @@ def _targets(results: list[RunResult]) -> list[str]:
     return lines
 
 
+def _worst_per_interval(probes: list[dict]) -> tuple[list[float], list[float]]:
+    """The worst probe lag (over followers and probes) in each ``LAG_PLOT_INTERVAL``."""
+    worst: dict[int, float] = {}
+    for probe in probes:
+        slot = int(probe["t"] / LAG_PLOT_INTERVAL)
+        worst[slot] = max(worst.get(slot, 0.0), *probe["lag_ms"])
+    slots = sorted(worst)
+    return [slot * LAG_PLOT_INTERVAL for slot in slots], [worst[slot] for slot in slots]
+
+
 def plot(results: list[RunResult], path: Path) -> None:
     import matplotlib
 
@@ -564,12 +575,14 @@ def plot(results: list[RunResult], path: Path) -> None:
     from matplotlib.ticker import ScalarFormatter
 
     figure, (over_time, vs_rate) = plt.subplots(1, 2, figsize=(13, 5))
+    over_time.set_prop_cycle(color=plt.cm.tab20.colors)
     for r in results:
         label = f"{r.rate:,}/s x {r.item_bytes:,} B" + (f" sync {r.sync_replicas}" if r.sync_replicas else "")
-        over_time.plot([p["t"] for p in r.probes], [max(p["lag_ms"]) for p in r.probes], ".", markersize=2, label=label)
+        times, lags = _worst_per_interval(r.probes)
+        over_time.plot(times, lags, "-", linewidth=1, label=label)
     over_time.set(title="Follower lag over time (read-back probes)", xlabel="seconds since the run began",
-                  ylabel="lag, ms (worst follower)", yscale="log")
-    over_time.legend(fontsize="small", markerscale=4)
+                  ylabel=f"worst lag per {LAG_PLOT_INTERVAL:g} s, ms", yscale="log")
+    over_time.legend(fontsize="x-small")
     series: dict[tuple[int, int], list[RunResult]] = {}
     for r in results:
         series.setdefault((r.sync_replicas, r.item_bytes), []).append(r)
