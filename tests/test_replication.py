@@ -353,6 +353,23 @@ def test_follower_down_past_retention_bootstraps_again(tmp_path, tracked):
         small_log.stop()
 
 
+def test_followers_pointed_at_each_other_refuse_instead_of_looping(tmp_path):
+    pair = Cluster(tmp_path, follower_count=0).start()
+    try:
+        first = pair.start_follower("first")
+        second = pair.start_follower("second")
+        pair.followers = [first, second]
+        post_json(first.url + "/admin/follow", {"leader": second.url})
+        post_json(second.url + "/admin/follow", {"leader": first.url})
+        with pytest.raises(ClientError) as refused:
+            create_table(_client_without_retries(first.url), "looped")
+        error = refused.value.response["Error"]
+        assert error["Code"] == "ServiceUnavailable"
+        assert f"forwarded by 127.0.0.1:{first.port}, which also is not the leader" in error["Message"]
+    finally:
+        pair.stop()
+
+
 def test_admin_follow_rejects_a_malformed_body(cluster):
     with pytest.raises(urllib.error.HTTPError) as refused:
         post_json(cluster.followers[0].url + "/admin/follow", {"leader": 5})

@@ -136,7 +136,7 @@ class Replicator:
         if self.role is Role.FOLLOWER:
             if served_by_follower(operation, payload):
                 return await handler(payload, self.node)
-            return await forward(self.session, self.leader_url, request, body)
+            return await forward(self.session, self.leader_url, self.config.node_name, request, body)
         if not is_write(operation):
             return await handler(payload, self.node)
         if self.fenced_by_epoch is not None:

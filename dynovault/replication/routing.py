@@ -24,6 +24,9 @@ READ_ONLY = FOLLOWER_READS | {"TransactGetItems"}
 
 # Hop-by-hop and framing headers that must not be copied onto the forwarded request.
 _NOT_FORWARDED = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive", "expect"})
+# Marks a forwarded request, so two followers pointed at each other refuse instead of
+# passing a write back and forth.
+FORWARDED_BY = "X-Dynovault-Forwarded-By"
 
 
 def served_by_follower(operation: str, payload: dict) -> bool:
@@ -43,10 +46,18 @@ def _wants_consistency(payload: dict) -> bool:
     )
 
 
-async def forward(session: aiohttp.ClientSession, leader_url: str, request: web.Request, body: bytes) -> bytes:
+async def forward(
+    session: aiohttp.ClientSession, leader_url: str, forwarder: str, request: web.Request, body: bytes
+) -> bytes:
     """Send the request unchanged (same Host and signature) to the leader; return its
     answer, or raise its error as our own."""
+    if FORWARDED_BY in request.headers:
+        raise ServiceUnavailable(
+            f"This node is a read replica and received a request forwarded by {request.headers[FORWARDED_BY]}, "
+            "which also is not the leader"
+        )
     headers = {k: v for k, v in request.headers.items() if k.lower() not in _NOT_FORWARDED}
+    headers[FORWARDED_BY] = forwarder
     try:
         async with session.post(leader_url + "/", data=body, headers=headers) as reply:
             answer = await reply.read()
