@@ -9,7 +9,7 @@ import logging
 import random
 import shutil
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
@@ -80,7 +80,7 @@ class Follower:
             await asyncio.sleep(backoff * random.uniform(0.5, 1.0))
             backoff = min(BACKOFF_MAX, backoff * 2)
 
-    async def _attempt(self, step) -> bool:
+    async def _attempt(self, step: Awaitable[None]) -> bool:
         try:
             await step
         except Exception as error:

@@ -15,6 +15,7 @@ import aiohttp
 from aiohttp import web
 
 from dynovault.api.node import Node
+from dynovault.api.ops import Handler
 from dynovault.errors import ServiceUnavailable
 from dynovault.replication import history as history_store
 from dynovault.replication.config import ReplicationConfig, Role
@@ -130,7 +131,9 @@ class Replicator:
 
     # ---- request gate ----------------------------------------------------------------
 
-    async def gate(self, operation: str, payload: dict, request: web.Request, body: bytes, handler) -> dict | bytes:
+    async def gate(
+        self, operation: str, payload: dict, request: web.Request, body: bytes, handler: Handler
+    ) -> dict | bytes:
         """Run ``handler`` here, forward the request to the leader, or hold the answer
         until enough replicas acknowledged the write."""
         if self.role is Role.FOLLOWER:
