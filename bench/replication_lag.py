@@ -66,7 +66,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--duration", type=float, default=10.0, help="seconds of writes per run (default 10)")
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds of writes before measuring (default 1)")
     parser.add_argument("--probe-rate", type=float, default=100.0, help="read-back probes per second (default 100)")
-    parser.add_argument("--leader", help="use this running leader instead of starting servers")
+    parser.add_argument("--leader", help="use this running leader instead of starting servers (its table "
+                        f"{TABLE} is dropped and recreated; --sync-replicas is then the leader's own)")
     parser.add_argument("--follower", action="append", default=[], metavar="URL",
                         help="a running follower of --leader (repeat for each)")
     parser.add_argument("--out", type=Path, default=Path("bench/results"),
@@ -186,6 +187,11 @@ def _start_cluster(workdir: Path, args: argparse.Namespace, sync_replicas: int) 
     _done(f"started leader {cluster.leader.url} and followers {', '.join(f.url for f in cluster.followers)}"
           + (f" (--sync-replicas {sync_replicas})" if sync_replicas else ""))
     return Nodes(cluster.leader.url, [f.url for f in cluster.followers], cluster.leader.process.pid, cluster)
+
+
+def _given_sync_replicas(args: argparse.Namespace) -> int:
+    """A running leader's own --sync-replicas: the only setting servers given by URL can show."""
+    return get_json(args.leader.rstrip("/") + "/replication/status")["sync_replicas"]
 
 
 def _given_nodes(args: argparse.Namespace) -> Nodes:
@@ -617,7 +623,8 @@ def _environment() -> dict:
 async def _run(args: argparse.Namespace) -> int:
     results: list[RunResult] = []
     with tempfile.TemporaryDirectory(prefix="replication-lag-") as workdir:
-        for sync_replicas in args.sync_replicas:
+        settings = [_given_sync_replicas(args)] if args.leader else args.sync_replicas
+        for sync_replicas in settings:
             nodes = _given_nodes(args) if args.leader else _start_cluster(Path(workdir), args, sync_replicas)
             try:
                 leader = RawClient(nodes.leader_url)
