@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import socket
 import sys
 import urllib.error
 import urllib.request
@@ -34,12 +35,18 @@ def config_from(args: argparse.Namespace) -> ReplicationConfig:
     return ReplicationConfig(
         role=Role(args.role),
         leader_url=args.leader,
-        node_name=f"{args.host}:{args.port}",
+        node_name=f"{_reachable_host(args.host)}:{args.port}",
         sync_replicas=args.sync_replicas,
         sync_timeout=args.sync_timeout,
         retention_bytes=args.log_retention_bytes,
         retention_seconds=args.log_retention_seconds,
     )
+
+
+def _reachable_host(host: str) -> str:
+    """The host part of this node's name: a wildcard address would name every follower
+    that listens on the same port alike, so it becomes the machine's name."""
+    return socket.gethostname() if host in ("0.0.0.0", "::", "") else host
 
 
 def register(commands: argparse._SubParsersAction) -> None:
