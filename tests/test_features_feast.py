@@ -25,7 +25,7 @@ from feast import FeatureStore
 from feast.data_source import PushMode
 from feast.feature_server_utils import convert_response_to_dict
 
-from bench.serverproc import ServerProcess
+from bench.serverproc import CommandServer, ServerProcess
 from tests.conftest import client_for
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -213,6 +213,32 @@ def test_feature_service_and_full_feature_names_match_feast(scenario):
     assert status == 200, ours
     assert _columns(ours) == _columns(theirs)
     assert "user_doc__relevance" in _columns(ours)
+
+
+def test_feast_serve_pushes_and_answers_like_us(scenario):
+    """Feast's own feature server on the same store: its /push (aiobotocore writes) lands,
+    and its /get-online-features answer equals ours."""
+    server, store, repo, _, expected = scenario
+    feast_server = CommandServer(
+        "feast-serve", [FEAST, "-c", str(repo), "serve", "-p", "{port}", "--no-access-log"], repo.parent,
+        ready_path="/health",
+    ).start(timeout=120)
+    try:
+        pushed = _pair_rows(11, NOW - timedelta(minutes=2), PAIRS[4:8])
+        df = {name: [row[name] for row in pushed] for name in pushed[0]}
+        df["event_timestamp"] = [moment.isoformat() for moment in df["event_timestamp"]]
+        reply = _http.request("POST", feast_server.url + "/push", headers={"Content-Type": "application/json"},
+                              body=orjson.dumps({"push_source_name": "user_doc_push", "df": df, "to": "online"}))
+        assert reply.status == 200, reply.data[:500]
+        expected.add_pairs(pushed)
+        _check_against_source(server, store, expected, USERS, PAIRS)
+        users, docs = [u for u, _ in PAIRS] + [999], [d for _, d in PAIRS] + ["none"]
+        request = {"features": FEATURES, "entities": {"user_id": users, "doc_id": docs}}
+        status, theirs = _post(feast_server.url + "/get-online-features", request)
+        assert status == 200, theirs
+        assert _columns(_post(server.url + "/get-online-features", request)[1]) == _columns(theirs)
+    finally:
+        feast_server.stop()
 
 
 def test_teardown_deletes_the_tables(scenario):
