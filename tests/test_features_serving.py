@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from bench.serverproc import ServerProcess
 from dynovault.features.definitions import Definitions, save
+from tests.conftest import client_for
 
 _http = urllib3.PoolManager(maxsize=16)
 _users = itertools.count(1)
@@ -30,6 +31,8 @@ DEFINITIONS = {
             "join_keys": {"user_id": "INT64", "doc_id": "STRING"},
             "features": {"score": "FLOAT", "opens": "INT32"},
         },
+        "foreign": {"join_keys": {"id": "STRING"}, "features": {"a": "INT64"}},
+        "mixed": {"join_keys": {"id": "STRING"}, "features": {"a": "INT64", "b": "INT64"}},
     },
     "feature_services": {"ranking": ["user_stats:clicks", "user_doc:score"]},
     "push_sources": {"doc_events": ["user_doc"]},
@@ -215,3 +218,24 @@ def test_a_rewritten_entity_is_served_with_its_new_values(server):
         status, answer = post(server, "/get-online-features",
                               {"features": ["user_stats:clicks"], "entities": {"user_id": [user, user]}})
         assert status == 200 and columns(answer)["clicks"]["values"] == [clicks, clicks]
+
+
+def test_tables_not_in_feasts_layout_are_refused_and_foreign_values_skipped(server):
+    ddb = client_for(server.url)
+    ddb.create_table(TableName="shop.foreign", BillingMode="PAY_PER_REQUEST",
+                     KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "N"}])
+    status, answer = post(server, "/get-online-features", {"features": ["foreign:a"], "entities": {"id": ["x"]}})
+    assert status == 409 and "not keyed like Feast" in answer["detail"]
+
+    status, answer = post(server, "/write-to-online-store", {"feature_view_name": "mixed", "df": {"id": ["x"], "b": [5]}})
+    assert status == 200, answer
+    view = Definitions.from_json(DEFINITIONS).feature_views["mixed"]
+    ddb.put_item(TableName="shop.mixed", Item={
+        "entity_id": {"S": view.codec.entity_id(["y"])}, "event_ts": {"S": "2030-01-01 00:00:00+00:00"},
+        "values": {"M": {"a": {"S": "not a Feast value"}, "b": {"B": b"\x20\x07"}}}})
+    status, answer = post(server, "/get-online-features", {"features": ["mixed:a", "mixed:b"],
+                                                           "entities": {"id": ["x", "y"]}})
+    assert status == 200, answer
+    assert columns(answer)["a"]["statuses"] == ["NOT_FOUND", "NOT_FOUND"]
+    assert columns(answer)["b"]["values"] == [5, 7]

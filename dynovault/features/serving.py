@@ -8,6 +8,7 @@ values, statuses and event timestamps.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,12 +16,15 @@ from functools import lru_cache
 from typing import Any
 
 import orjson
+from google.protobuf.message import DecodeError
 
 from dynovault.features import freshness
 from dynovault.features import values as feast_values
 from dynovault.features.definitions import DefinitionError, Definitions, FeatureView
 from dynovault.features.entitykey import EntityValueError
-from dynovault.storage.engine import Store, stored_json
+from dynovault.storage.engine import Store, Table, stored_json
+
+log = logging.getLogger(__name__)
 
 MAX_ENTITY_ROWS = 10_000
 MAX_VALUES_PER_REQUEST = 1_000_000
@@ -169,11 +173,32 @@ class DecodedItems:
 
 
 def _decode_item(raw: bytes) -> DecodedItem:
+    """An item in Feast's layout; attributes that are not (values that cannot be parsed as
+    a Feast Value) count as missing, so one foreign item cannot fail a whole request."""
     item = orjson.loads(stored_json(raw))
     stored = item.get("values", {}).get("M", {})
     timestamp, event_seconds = event_time(item.get("event_ts", {}).get("S", ""))
-    decode = feast_values.decode_base64
-    return raw, timestamp, event_seconds, {name: decode(value["B"]) for name, value in stored.items()}
+    decoded = {}
+    for name, value in stored.items():
+        try:
+            decoded[name] = feast_values.decode_base64(value["B"])
+        except (KeyError, TypeError, ValueError, DecodeError):
+            log.warning("feature value not in Feast's format", extra={"feature": name})
+    return raw, timestamp, event_seconds, decoded
+
+
+def feast_table(store: Store, view: FeatureView) -> Table | None:
+    """The view's table if it exists, checked to be keyed as Feast keys it."""
+    table = store.tables.get(view.table)
+    if table is not None and (table.schema.hash_name, table.schema.hash_type, table.schema.range_name) != (
+        "entity_id", "S", None
+    ):
+        raise FeatureRequestError(
+            f"table {view.table!r} of feature view {view.name!r} is not keyed like Feast's online store "
+            "(a string hash key entity_id only)",
+            409,
+        )
+    return table
 
 
 DECODED_ITEMS = DecodedItems()
@@ -190,7 +215,7 @@ def _read_view(store: Store, group: ViewRequest, entities: dict[str, list], rows
     the garbage collector's young generations small, and with them the full collections
     that otherwise land in the latency tail."""
     view = group.view
-    table = store.tables.get(view.table)
+    table = feast_table(store, view)
     if table is None or not rows:
         return [_absent_column(rows) for _ in group.features]
     keys = [table.schema.encode({table.schema.hash_name: {"S": i}}) for i in _entity_ids(view, entities, rows)]

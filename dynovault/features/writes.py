@@ -24,6 +24,7 @@ from dynovault.features import freshness
 from dynovault.features import values as feast_values
 from dynovault.features.definitions import FeatureView
 from dynovault.features.entitykey import EntityValueError
+from dynovault.features.serving import feast_table
 from dynovault.storage.engine import ItemChange, Table
 
 TIMESTAMP_COLUMNS = ("event_timestamp", "event_ts")
@@ -142,7 +143,7 @@ def _timestamp(value: Any) -> datetime:
 
 async def feature_table(node: Node, view: FeatureView) -> Table:
     """The view's table, created with Feast's key schema when Feast has not made it yet."""
-    table = node.store.tables.get(view.table)
+    table = feast_table(node.store, view)
     if table is None:
         from dynovault.api.ops import create_table
 
