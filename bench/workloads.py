@@ -54,7 +54,7 @@ def item(index: int) -> dict:
         "event_ts": {"S": "2026-11-25 04:42:03+00:00"},
         "clicks": {"N": str(index * 7 % 10007)},
         "country": {"S": ("US", "DE", "JP", "BR")[index % 4]},
-        "tags": {"SS": ["new", "mobile", "returning"]},
+        "tags": {"SS": ["mobile", "new", "returning"]},
         "values": {"M": {f"feat{i}": {"N": str(index + i)} for i in range(10)}},
     }
     padding = ITEM_BYTES - len(orjson.dumps(row)) - len(',"payload":{"S":""}')
