@@ -63,6 +63,17 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     ingest.set_defaults(run=_ingest_command)
 
+    reader = sub.add_parser(
+        "serve", help="serve /get-online-features in a process of its own, reading a node's data directory"
+    )
+    reader.add_argument("--data-dir", required=True, type=Path, help="the data directory of a running node")
+    reader.add_argument("--features", type=Path, help=f"definition file (default DATA_DIR/{DEFINITIONS_FILE})")
+    reader.add_argument("--host", default="127.0.0.1")
+    reader.add_argument("--port", default=6566, type=int, help="default 6566, Feast's feature-server port")
+    reader.add_argument("--refresh", default=0.1, type=float, help="seconds between catch-ups with the node")
+    reader.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+    reader.set_defaults(run=_reader_command)
+
     demo = sub.add_parser("demo", help="load a Dash-like ranking dataset through all three lanes and query it")
     demo.add_argument("--endpoint", default="http://127.0.0.1:8000", help="a running 'dynovault serve'")
     demo.add_argument(
@@ -103,6 +114,13 @@ def _ingest_command(args: argparse.Namespace) -> int:
     )
     print(orjson.dumps(report.summary()).decode())
     return 0
+
+
+def _reader_command(args: argparse.Namespace) -> int:
+    from dynovault.features.reader import serve
+
+    definitions = args.features or args.data_dir / DEFINITIONS_FILE
+    return serve(args.data_dir, definitions, args.host, args.port, args.refresh, args.log_level)
 
 
 def _demo_command(args: argparse.Namespace) -> int:

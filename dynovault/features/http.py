@@ -182,9 +182,11 @@ def _guarded(handler: Handler) -> Handler:
     return guarded
 
 
-def add_routes(app: web.Application, node: Node, definitions_path: Path) -> FeatureLayer:
+def add_routes(app: web.Application, node: Node, definitions_path: Path, writable: bool = True) -> FeatureLayer:
+    """Serving, and unless ``writable`` is False (a read-only reader process), the write lanes."""
     layer = FeatureLayer(node, definitions_path)
     app.router.add_post("/get-online-features", _guarded(layer.get_online_features))
-    app.router.add_post("/push", _guarded(_leader_only(layer.push)))
-    app.router.add_post("/write-to-online-store", _guarded(_leader_only(layer.write_to_online_store)))
+    if writable:
+        app.router.add_post("/push", _guarded(_leader_only(layer.push)))
+        app.router.add_post("/write-to-online-store", _guarded(_leader_only(layer.write_to_online_store)))
     return layer

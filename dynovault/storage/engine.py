@@ -90,6 +90,11 @@ class Table:
         return self.description["TableName"]
 
 
+def column_family_of(description: dict) -> str:
+    """The column family holding a table's items (named after its TableId)."""
+    return "t_" + description["TableId"].replace("-", "")
+
+
 def key_schema_of(description: dict) -> KeySchema:
     types = {d["AttributeName"]: d["AttributeType"] for d in description["AttributeDefinitions"]}
     names = {k["KeyType"]: k["AttributeName"] for k in description["KeySchema"]}
@@ -163,7 +168,7 @@ class Store:
             self.db.drop_column_family(orphan)
 
     def _open_table(self, description: dict) -> Table:
-        cf_name = "t_" + description["TableId"].replace("-", "")
+        cf_name = column_family_of(description)
         try:
             data = self.db.get_column_family(cf_name)
         except Exception:
