@@ -2,11 +2,12 @@
 
 One feature view of 30 features (ints, doubles, strings, a bool, a float list) over
 ``--entities`` documents, loaded in Feast's item layout; ``feast apply`` and ``feast serve``
-run on a real repository whose online store is the same Dynovault. For 500 and 1,000
+run on a real repository whose online store is the same Dynovault, and a feature reader
+process (``dynovault features serve``) reads the node's data directory. For 500 and 1,000
 entities per request, each HTTP server gets a closed loop (saturation: req/s) and then an
-open loop at a steady ``--rate`` (at most half its saturated rate: p50/p95/p99); the SDK
-is timed in a plain loop, as an application calls it. Answers of the two servers are
-compared before timing.
+open loop at a steady ``--rate`` (at most half its saturated rate: p50/p95/p99); node and
+reader are also saturated together; the SDK is timed in a plain loop, as an application
+calls it. Answers of the servers are compared before timing.
 
 ``--ingest-rows`` adds the batch lane: a file loaded once, then the same file with 3% of
 rows changed, synced with and without change detection (rows/s, time saved).
@@ -47,7 +48,8 @@ TYPES = {"INT64": "Int64", "DOUBLE": "Float64", "STRING": "String", "BOOL": "Boo
 FEATURE_TYPES = {f"f{n:02d}": kind for n, kind in enumerate(
     ["INT64"] * 10 + ["DOUBLE"] * 12 + ["STRING"] * 5 + ["BOOL"] * 2 + ["FLOAT_LIST"])}
 REFS = [f"{VIEW}:{name}" for name in FEATURE_TYPES]
-OURS, FEAST_SERVE, FEAST_SDK = "dynovault", "feast serve", "Feast SDK"
+OURS, READER, BOTH = "dynovault", "dynovault reader process", "dynovault node + reader"
+FEAST_SERVE, FEAST_SDK = "feast serve", "Feast SDK"
 P95_TARGET_MS = 25.0
 THROUGHPUT_TARGET = 5.0
 
@@ -154,6 +156,20 @@ def _post(url: str, body: bytes) -> bytes:
                            headers={"Content-Type": "application/json"}, timeout=120).data
 
 
+async def _measure_together(ports_and_pids: list[tuple[int, int]], bodies: list[bytes], args) -> dict:
+    """Saturated throughput of several serving processes loaded at once (one closed loop
+    each); latency is left to the single-process rows."""
+    pool = [_raw_request(body) for body in bodies]
+    loops = [run_closed_loop("127.0.0.1", port, itertools.cycle(pool), args.connections, args.warmup, args.duration,
+                             CpuMeter(pid), _check) for port, pid in ports_and_pids]
+    measured = await asyncio.gather(*loops)
+    row = _row(BOTH, sum(m.throughput for m in measured), None, measured[0], sum(m.errors for m in measured),
+               next((m.first_error for m in measured if m.first_error), ""),
+               sum(m.server_cpu_seconds / max(m.seconds, 1e-9) for m in measured))
+    row.update(p50_ms=None, p95_ms=None, p99_ms=None)
+    return row
+
+
 async def _measure_server(name: str, port: int, pid: int, bodies: list[bytes], args) -> dict:
     pool = [_raw_request(body) for body in bodies]
     saturated = await run_closed_loop("127.0.0.1", port, itertools.cycle(pool), args.connections, args.warmup,
@@ -219,22 +235,26 @@ def _markdown(results: dict) -> str:
     for size, rows in results["serving"].items():
         for row in rows:
             rate = "–" if row["paced_rate"] is None else f"{row['paced_rate']:,.1f}"
+            latencies = " | ".join("–" if row[k] is None else str(row[k]) for k in ("p50_ms", "p95_ms", "p99_ms"))
             lines.append(f"| {size} × {len(FEATURE_TYPES)} | {row['server']} | {row['req_per_s']:,.1f} | {rate} | "
-                         f"{row['p50_ms']} | {row['p95_ms']} | {row['p99_ms']} | {row['errors']} |")
+                         f"{latencies} | {row['errors']} |")
     return "\n".join(lines)
 
 
 async def _compare_servers(
-    results: dict, ours: ServerProcess, feast_server: CommandServer, store: object, rng: random.Random,
-    args: argparse.Namespace,
+    results: dict, ours: ServerProcess, reader: CommandServer, feast_server: CommandServer, store: object,
+    rng: random.Random, args: argparse.Namespace,
 ) -> None:
-    """Check both servers answer alike, then measure them and the SDK at each size."""
+    """Check the servers answer alike, then measure them and the SDK at each size."""
     for size in args.sizes:
         bodies = _bodies(size, args.entities, rng)
-        match = _answers_match(_post(ours.url, bodies[0]), _post(feast_server.url, bodies[0]))
-        print(f"{size} entities: answers of dynovault and feast serve equal: {match}", file=sys.stderr)
+        match = _answers_match(_post(ours.url, bodies[0]), _post(feast_server.url, bodies[0])) and _answers_match(
+            _post(ours.url, bodies[0]), _post(reader.url, bodies[0]))
+        print(f"{size} entities: answers of dynovault, its reader and feast serve equal: {match}", file=sys.stderr)
         rows = [
             await _measure_server(OURS, ours.port, ours.process.pid, bodies, args),
+            await _measure_server(READER, reader.port, reader.process.pid, bodies, args),
+            await _measure_together([(ours.port, ours.process.pid), (reader.port, reader.process.pid)], bodies, args),
             await _measure_server(FEAST_SERVE, feast_server.port, feast_server.process.pid, bodies, args),
             await asyncio.to_thread(_measure_sdk, store, bodies, args.duration),
         ]
@@ -271,7 +291,14 @@ async def _run(args: argparse.Namespace) -> int:
                 feast_server = CommandServer("feast-serve", [_feast(), "-c", str(repo), "serve", "-p", "{port}",
                                                              "--no-access-log"], root, ready_path="/health")
                 feast_server.start(timeout=120)
-                await _compare_servers(results, ours, feast_server, FeatureStore(repo_path=str(repo)), rng, args)
+                reader = CommandServer("reader", [sys.executable, "-m", "dynovault", "features", "serve", "--data-dir",
+                                                  str(root / "data"), "--port", "{port}"], root, ready_path="/health")
+                reader.start()
+                try:
+                    await _compare_servers(results, ours, reader, feast_server, FeatureStore(repo_path=str(repo)),
+                                           rng, args)
+                finally:
+                    reader.stop()
             if args.ingest_rows:
                 results["ingest"] = _ingest_bench(client, view, root, args.ingest_rows, rng)
         finally:
