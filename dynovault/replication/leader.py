@@ -35,9 +35,8 @@ FRAME_MAX_RECORDS = 2000
 # grow instead of multiplying (one socket write and one follower WriteBatch per frame).
 FRAMES_IN_FLIGHT = 1
 # A frame follows the previous one to the same follower no sooner than this: a lone commit
-# ships at once, a stream of commits leaves in frames at most this often. Each frame wakes
-# an idle follower process, which on a virtual machine costs the leader tens of
-# microseconds in the send alone.
+# ships at once, a stream of commits leaves in frames at most this often, which bounds the
+# sends (and follower wake-ups and WriteBatches) per second whatever the write rate.
 MIN_FRAME_INTERVAL = 0.001
 FRAME_MAX_BYTES = 1024 * 1024
 HEARTBEAT_SECONDS = 1.0
