@@ -140,9 +140,9 @@ ITEM_CACHE_BYTES = 64 * 1024 * 1024
 
 # A decoded item: (stored bytes, event timestamp as served, event epoch seconds, feature ->
 # JSON-native value). A plain tuple on purpose: the garbage collector stops tracking exact
-# tuples (and dicts) that hold only immutable scalars, so a cache of many thousands of
-# items costs full collections nothing; class instances, named tuples included, stay
-# tracked and made every full collection (and the request it interrupted) ~25 ms slower.
+# tuples (and dicts) that hold only immutable scalars, so most of a cache of many thousands
+# of items drops out of its full collections; class instances, named tuples included, stay
+# tracked and every full collection walks them.
 DecodedItem = tuple[bytes, str, float, dict[str, Any]]
 
 
