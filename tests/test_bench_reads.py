@@ -1,0 +1,30 @@
+"""``dynovault-bench reads`` end to end at tiny sizes: it runs, every answer is a correct
+page, and it writes its table, JSON and plot."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+
+from bench.reads import FILTERED_SCAN, QUERY
+
+
+def test_reads_subcommand_runs_and_reports(tmp_path: Path) -> None:
+    finished = subprocess.run(
+        [sys.executable, "-m", "bench.cli", "reads", "--partitions", "1", "--moto-partitions", "1",
+         "--scan-sizes", "1000", "2000", "--scan-walks", "1", "--duration", "0.3", "--warmup", "0.1",
+         "--connections", "2", "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parents[1],
+    )
+    assert finished.returncode == 0, finished.stderr
+    assert "| Query(page of 100) | dynovault |" in finished.stdout
+    written = orjson.loads((tmp_path / "reads.json").read_bytes())
+    measured = {(r["workload"], r["server"]) for r in written["results"]}
+    assert measured == {(w, s) for w in (QUERY, FILTERED_SCAN) for s in ("dynovault", "moto", "ceiling")}
+    assert all(r["saturation"]["errors"] == 0 and r["saturation"]["requests"] > 0 for r in written["results"])
+    assert [(s["server"], s["items"]) for s in written["full_scans"]] == [
+        ("dynovault", 1000), ("dynovault", 2000), ("moto", 1000)]
+    assert (tmp_path / "reads.png").stat().st_size > 0
