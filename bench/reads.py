@@ -402,13 +402,13 @@ class ReadsReport:
     def markdown(self) -> str:
         env, settings = self.environment, self.settings
         lines = [
-            f"Measured {env['started_utc']} on {env['cpus']} CPUs (load average at start "
+            (f"Measured {env['started_utc']} on {env['cpus']} CPUs (load average at start "
             f"{' / '.join(map(str, env['load_average_at_start']))}), Python {env['python']}: saturation with "
             f"{settings['connections']} connections for {settings['duration']:g} s after {settings['warmup']:g} s "
-            f"of warm-up; Query latency paced at the rate shown. Items are ~1 KB. CPU is in cores.",
+            f"of warm-up; Query latency paced at the rate shown. Items are ~1 KB. CPU is in cores."),
             "",
-            "| workload | server | items in table | req/s | items read/s | server CPU | vs moto | vs ceiling "
-            "| paced req/s | p50 ms | p99 ms | errors |",
+            ("| workload | server | items in table | req/s | items read/s | server CPU | vs moto | vs ceiling "
+             "| paced req/s | p50 ms | p99 ms | errors |"),
             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for r in self.results:
