@@ -126,26 +126,33 @@ def _filtered_scan(table: str, item_count: int, rng: random.Random) -> bytes:
 
 
 class PageCounter:
-    """Checks each answer is a page and counts the items it read (``ScannedCount``)."""
+    """Checks each answer is a page and counts the items it read (``ScannedCount``) and
+    returned (``Count``), which shows the filter keeps what it should."""
 
     def __init__(self, expected_count: int | None) -> None:
         self.expected_count = expected_count
         self.pages = 0
         self.scanned = 0
+        self.returned = 0
 
     def __call__(self, response: Response) -> str | None:
-        scanned = _SCANNED_COUNT.search(response.body)
-        if scanned is None:
+        scanned, count = _SCANNED_COUNT.search(response.body), _COUNT.search(response.body)
+        if scanned is None or count is None:
             return f"not a page: {response.body[:200]!r}"
-        if self.expected_count is not None and int(_COUNT.search(response.body).group(1)) != self.expected_count:
+        if self.expected_count is not None and int(count.group(1)) != self.expected_count:
             return f"expected {self.expected_count} items: {response.body[:200]!r}"
         self.pages += 1
         self.scanned += int(scanned.group(1))
+        self.returned += int(count.group(1))
         return None
 
     @property
     def scanned_per_page(self) -> float:
         return self.scanned / self.pages if self.pages else 0.0
+
+    @property
+    def returned_per_page(self) -> float:
+        return self.returned / self.pages if self.pages else 0.0
 
 
 WORKLOADS = (
@@ -177,6 +184,7 @@ class ReadResult:
     items_loaded: int
     saturation: Measurement
     scanned_per_request: float | None
+    returned_per_request: float | None
     paced_rate: float | None = None
     paced: Measurement | None = None
 
@@ -264,7 +272,8 @@ async def _measure(workload: Workload, expected_count: int | None, target: Targe
         CpuMeter(target.pid), counter, _progress(label, "saturation", args.warmup + args.duration),
     )
     result = ReadResult(workload.name, target.name, target.items, saturation,
-                        counter.scanned_per_page if counter else None)
+                        counter.scanned_per_page if counter else None,
+                        counter.returned_per_page if counter else None)
     line = f"{label}: {saturation.throughput:,.0f} req/s saturated"
     if workload.name == QUERY:
         result.paced_rate = max(1.0, min(args.rate, saturation.throughput / 2))
@@ -444,6 +453,7 @@ class ReadsReport:
                     "items_loaded": r.items_loaded,
                     "saturation": r.saturation.summary(),
                     "items_read_per_request": r.scanned_per_request,
+                    "items_returned_per_request": r.returned_per_request,
                     "paced_rate": r.paced_rate,
                     "paced": r.paced.summary() if r.paced else None,
                 }

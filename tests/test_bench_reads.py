@@ -25,6 +25,8 @@ def test_reads_subcommand_runs_and_reports(tmp_path: Path) -> None:
     measured = {(r["workload"], r["server"]) for r in written["results"]}
     assert measured == {(w, s) for w in (QUERY, FILTERED_SCAN) for s in ("dynovault", "moto", "ceiling")}
     assert all(r["saturation"]["errors"] == 0 and r["saturation"]["requests"] > 0 for r in written["results"])
+    scan = next(r for r in written["results"] if (r["workload"], r["server"]) == (FILTERED_SCAN, "dynovault"))
+    assert 0.08 <= scan["items_returned_per_request"] / scan["items_read_per_request"] <= 0.12
     assert [(s["server"], s["items"]) for s in written["full_scans"]] == [
         ("dynovault", 1000), ("dynovault", 2000), ("moto", 1000)]
     assert (tmp_path / "reads.png").stat().st_size > 0
