@@ -39,7 +39,7 @@ from pathlib import Path
 import orjson
 import uvloop
 
-from bench.commands.load import _done, _status
+from bench.progress import done, status
 from bench.loadgen import CpuMeter, Measurement, Response, parse_response, run_closed_loop, run_open_loop
 from bench.report import CEILING, DYNOVAULT, MOTO
 from bench.serverproc import ChildServer, CommandServer, ServerProcess
@@ -245,7 +245,7 @@ async def _grow(target: Target, items: int) -> None:
     first = target.items
 
     def progress(answers: int) -> None:
-        _status(f"preloading {target.name}: {min(first + answers * BATCH_WRITE_ITEMS, items):,}/{items:,} items")
+        status(f"preloading {target.name}: {min(first + answers * BATCH_WRITE_ITEMS, items):,}/{items:,} items")
 
     loaded = await run_closed_loop(
         "127.0.0.1", target.server.port, iter(requests), _PRELOAD_CONNECTIONS, 0.0, float("inf"),
@@ -254,12 +254,12 @@ async def _grow(target: Target, items: int) -> None:
     if loaded.errors:
         raise RuntimeError(f"preloading {target.name} failed: {loaded.first_error}")
     target.items = items
-    _done(f"{target.name} holds {items:,} items (loaded {items - first:,} in {time.perf_counter() - started:.1f} s)")
+    done(f"{target.name} holds {items:,} items (loaded {items - first:,} in {time.perf_counter() - started:.1f} s)")
 
 
 def _progress(label: str, phase: str, total: float):
     started = time.perf_counter()
-    return lambda answers: _status(f"{label}: {phase} {time.perf_counter() - started:4.0f}/{total:.0f} s, {answers:,} answers")
+    return lambda answers: status(f"{label}: {phase} {time.perf_counter() - started:4.0f}/{total:.0f} s, {answers:,} answers")
 
 
 async def _measure(workload: Workload, expected_count: int | None, target: Target, pool: list[bytes],
@@ -284,7 +284,7 @@ async def _measure(workload: Workload, expected_count: int | None, target: Targe
         )
         line += f", p99 {result.paced.percentile_ms(0.99):.2f} ms at {result.paced_rate:,.0f}/s"
     errors = saturation.errors + (result.paced.errors if result.paced else 0)
-    _done(line + (f", {errors} errors ({saturation.first_error or result.paced.first_error})" if errors else ""))
+    done(line + (f", {errors} errors ({saturation.first_error or result.paced.first_error})" if errors else ""))
     return result
 
 
@@ -316,11 +316,11 @@ async def _full_scans(target: Target, sizes: list[int], walks: int) -> list[Full
         await _grow(target, size)
         timings = []
         for walk in range(walks):
-            _status(f"full Scan of {target.name} at {size:,} items: walk {walk + 1}/{walks}")
+            status(f"full Scan of {target.name} at {size:,} items: walk {walk + 1}/{walks}")
             timings.append(await _walk(target))
         pages = timings[0][0]
         result = FullScan(target.name, size, pages, statistics.median(seconds for _, seconds in timings))
-        _done(f"full Scan of {target.name} at {size:,} items: {result.items_per_second:,.0f} items/s "
+        done(f"full Scan of {target.name} at {size:,} items: {result.items_per_second:,.0f} items/s "
               f"({pages} pages, {result.seconds:.2f} s)")
         results.append(result)
     return results
@@ -355,7 +355,7 @@ async def _run(args: argparse.Namespace) -> int:
         try:
             for target in targets:
                 target.server.start(timeout=60)
-                _done(f"started {target.name} on {target.server.url} (pid {target.pid})")
+                done(f"started {target.name} on {target.server.url} (pid {target.pid})")
             for target in targets[:2]:
                 await PlainClient(target.server.port).call("CreateTable", create_table_request())
                 await _grow(target, loaded[target.name])
@@ -374,7 +374,7 @@ async def _run(args: argparse.Namespace) -> int:
     summary = ReadsReport(environment, settings, results, full_scans)
     print(summary.markdown())
     summary.write(args.out)
-    _done(f"wrote {args.out / 'reads.json'} and {args.out / 'reads.png'}")
+    done(f"wrote {args.out / 'reads.json'} and {args.out / 'reads.png'}")
     return 0
 
 

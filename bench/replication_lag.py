@@ -26,7 +26,6 @@ import itertools
 import math
 import os
 import platform
-import sys
 import tempfile
 import time
 import urllib.request
@@ -40,6 +39,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bench.cluster import Cluster, get_json
 from bench.loadgen import CpuMeter, Measurement, Response, parse_response, run_open_loop
+from bench.progress import done, status
 from bench.workloads import raw_request
 
 TABLE = "bench.replication"
@@ -184,7 +184,7 @@ def _start_cluster(workdir: Path, args: argparse.Namespace, sync_replicas: int) 
     leader_args = ["--sync-replicas", str(sync_replicas)] if sync_replicas else []
     cluster = Cluster(workdir / f"sync{sync_replicas}", follower_count=args.followers, leader_args=leader_args)
     cluster.start()
-    _done(f"started leader {cluster.leader.url} and followers {', '.join(f.url for f in cluster.followers)}"
+    done(f"started leader {cluster.leader.url} and followers {', '.join(f.url for f in cluster.followers)}"
           + (f" (--sync-replicas {sync_replicas})" if sync_replicas else ""))
     return Nodes(cluster.leader.url, [f.url for f in cluster.followers], cluster.leader.process.pid, cluster)
 
@@ -414,7 +414,7 @@ async def _measure(nodes: Nodes, sync_replicas: int, item_bytes: int, rate: int,
         elapsed = time.perf_counter() - started
         recent = prober.lags_ms(elapsed - 1.0, elapsed)
         distance = samples[-1]["max_distance"] if samples else 0
-        _status(f"{label}: {min(elapsed, total):4.1f}/{total:.0f} s, {answers:,} writes answered, "
+        status(f"{label}: {min(elapsed, total):4.1f}/{total:.0f} s, {answers:,} writes answered, "
                 f"follower lag p99 (last 1 s) {_percentile(recent, 0.99):.2f} ms, LSN distance {distance:,}")
 
     writes = await run_open_loop(
@@ -447,7 +447,7 @@ async def _measure(nodes: Nodes, sync_replicas: int, item_bytes: int, rate: int,
         bytes_per_s=applied_per_s * size / records if records else 0.0,
         load_average_before=load_average,
     )
-    _done(f"{label}: leader committed {committed_per_s:,.0f}/s, follower lag p50 {result.lag_ms(0.5):.2f} ms "
+    done(f"{label}: leader committed {committed_per_s:,.0f}/s, follower lag p50 {result.lag_ms(0.5):.2f} ms "
           f"p99 {result.lag_ms(0.99):.2f} ms, caught up {catch_up * 1000:.0f} ms after the last write")
     return result
 
@@ -492,17 +492,6 @@ def _applied_totals(texts: dict[str, str], nodes: Nodes) -> tuple[float, float]:
 
 
 # ---- report ------------------------------------------------------------------------
-
-
-def _status(line: str) -> None:
-    if sys.stderr.isatty():
-        print(f"\r\033[K{line}", end="", file=sys.stderr, flush=True)
-
-
-def _done(line: str) -> None:
-    if sys.stderr.isatty():
-        print("\r\033[K", end="", file=sys.stderr)
-    print(line, file=sys.stderr, flush=True)
 
 
 def _ms(value: float | None) -> str:
@@ -642,5 +631,5 @@ async def _run(args: argparse.Namespace) -> int:
               "results": [r.summary() for r in results]}
     (args.out / "replication-lag.json").write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
     plot(results, args.out / "replication-lag.png")
-    _done(f"wrote {args.out / 'replication-lag.json'} and {args.out / 'replication-lag.png'}")
+    done(f"wrote {args.out / 'replication-lag.json'} and {args.out / 'replication-lag.png'}")
     return 0

@@ -38,6 +38,7 @@ from bench import report
 from bench.report import CEILING, DYNOVAULT, MOTO
 from bench.loadgen import CpuMeter, Measurement, run_closed_loop, run_open_loop
 from bench.serverproc import ChildServer, CommandServer, ServerProcess
+from bench.progress import done, status
 from bench.workloads import (
     BATCH_GET_KEYS,
     BATCH_WRITE_ITEMS,
@@ -102,18 +103,6 @@ class Target:
         return self.server.process.pid
 
 
-def _status(line: str) -> None:
-    """One progress line, rewritten in place on a terminal."""
-    if sys.stderr.isatty():
-        print(f"\r\033[K{line}", end="", file=sys.stderr, flush=True)
-
-
-def _done(line: str) -> None:
-    if sys.stderr.isatty():
-        print("\r\033[K", end="", file=sys.stderr)
-    print(line, file=sys.stderr, flush=True)
-
-
 def _targets(workdir: Path, args: argparse.Namespace) -> list[Target]:
     dynovault = ServerProcess(workdir / "dynovault-data")
     moto = CommandServer(MOTO, [sys.executable, "-m", "moto.server", "-p", "{port}"], workdir)
@@ -124,7 +113,7 @@ def _targets(workdir: Path, args: argparse.Namespace) -> list[Target]:
 
 def _start(target: Target) -> None:
     target.server.start(timeout=60)
-    _done(f"started {target.name} on {target.server.url} (pid {target.pid})")
+    done(f"started {target.name} on {target.server.url} (pid {target.pid})")
 
 
 def _client(url: str):
@@ -140,7 +129,7 @@ async def _preload(target: Target) -> None:
     started = time.perf_counter()
 
     def progress(answers: int) -> None:
-        _status(f"preloading {target.name}: {min(answers * BATCH_WRITE_ITEMS, target.items):,}/{target.items:,} items")
+        status(f"preloading {target.name}: {min(answers * BATCH_WRITE_ITEMS, target.items):,}/{target.items:,} items")
 
     loaded = await run_closed_loop(
         "127.0.0.1", target.server.port, iter(requests), _PRELOAD_CONNECTIONS, 0.0, float("inf"),
@@ -148,7 +137,7 @@ async def _preload(target: Target) -> None:
     )
     if loaded.errors:
         raise RuntimeError(f"preloading {target.name} failed: {loaded.first_error}")
-    _done(f"preloaded {target.items:,} items into {target.name} in {time.perf_counter() - started:.1f} s")
+    done(f"preloaded {target.items:,} items into {target.name} in {time.perf_counter() - started:.1f} s")
 
 
 def _unordered_sets(value: object) -> object:
@@ -200,7 +189,7 @@ async def _measure(workload: Workload, target: Target, pool: list[bytes], args: 
     started = time.perf_counter()
 
     def progress(phase: str, total: float):
-        return lambda answers: _status(f"{label}: {phase} {time.perf_counter() - started:4.0f}/{total:.0f} s, {answers:,} answers")
+        return lambda answers: status(f"{label}: {phase} {time.perf_counter() - started:4.0f}/{total:.0f} s, {answers:,} answers")
 
     profiler = _start_profiler(workload, target, args) if args.profile and target.name == DYNOVAULT else None
     saturation = await run_closed_loop(
@@ -216,7 +205,7 @@ async def _measure(workload: Workload, target: Target, pool: list[bytes], args: 
         CpuMeter(target.pid), workload.check, progress(f"paced at {rate:,.0f}/s", 1.0 + args.duration),
     )
     result = report.Result(workload.name, workload.items_per_request, target.name, target.items, saturation, rate, paced)
-    _done(f"{label}: {saturation.throughput:,.0f} req/s saturated, p99 {paced.percentile_ms(0.99):.2f} ms at {rate:,.0f}/s"
+    done(f"{label}: {saturation.throughput:,.0f} req/s saturated, p99 {paced.percentile_ms(0.99):.2f} ms at {rate:,.0f}/s"
           + (f", {saturation.errors + paced.errors} errors ({saturation.first_error or paced.first_error})"
              if saturation.errors + paced.errors else ""))
     return result
@@ -252,5 +241,5 @@ async def _run(args: argparse.Namespace) -> int:
     summary = report.Report(environment, settings, results)
     print(summary.markdown())
     summary.write(args.out)
-    _done(f"wrote {args.out / 'load.json'} and {args.out / 'load.png'}")
+    done(f"wrote {args.out / 'load.json'} and {args.out / 'load.png'}")
     return 0
