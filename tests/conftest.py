@@ -48,16 +48,21 @@ def table_name(request):
     return f"t{next(_names)}-" + re.sub(r"[^a-zA-Z0-9_.-]", "_", request.node.name[:40])
 
 
-@pytest.fixture
-def hash_table(ddb, table_name):
-    """A table keyed by a string ``pk``."""
+def create_hash_table(ddb, name: str) -> str:
+    """Create an on-demand table keyed by a string ``pk``."""
     ddb.create_table(
-        TableName=table_name,
+        TableName=name,
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
         BillingMode="PAY_PER_REQUEST",
     )
-    return table_name
+    return name
+
+
+@pytest.fixture
+def hash_table(ddb, table_name):
+    """A table keyed by a string ``pk``."""
+    return create_hash_table(ddb, table_name)
 
 
 @pytest.fixture

@@ -5,22 +5,13 @@ from __future__ import annotations
 import threading
 
 from bench.serverproc import ServerProcess
-from tests.conftest import client_for
-
-
-def _create(ddb, name):
-    ddb.create_table(
-        TableName=name,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+from tests.conftest import client_for, create_hash_table
 
 
 def test_data_survives_clean_restart(tmp_path):
     server = ServerProcess(tmp_path / "data").start()
     ddb = client_for(server.url)
-    _create(ddb, "kept")
+    create_hash_table(ddb, "kept")
     ddb.put_item(TableName="kept", Item={"pk": {"S": "a"}, "v": {"N": "1"}})
     server.stop()
     server.start()
@@ -33,7 +24,7 @@ def test_data_survives_clean_restart(tmp_path):
 def test_acknowledged_writes_survive_kill_9_mid_stream(tmp_path):
     """Writers run until the server is killed; every write that got a reply is there after."""
     server = ServerProcess(tmp_path / "data").start()
-    _create(client_for(server.url), "crash")
+    create_hash_table(client_for(server.url), "crash")
     acknowledged: list[str] = []
     stop = threading.Event()
 
