@@ -43,7 +43,7 @@ from bench.progress import done, status
 from bench.loadgen import CpuMeter, Measurement, Response, parse_response, run_closed_loop, run_open_loop
 from bench.report import CEILING, DYNOVAULT, MOTO
 from bench.serverproc import ChildServer, CommandServer, ServerProcess
-from bench.workloads import BATCH_WRITE_ITEMS, Workload, check_batch_write, item, raw_request
+from bench.workloads import BATCH_WRITE_ITEMS, Workload, item, raw_request, write_all
 
 TABLE = "bench.reads"
 PARTITION_ITEMS = 1000
@@ -52,7 +52,6 @@ SCAN_PAGE = 1000
 FILTER_KEEPS_PERCENT = 10
 MAX_QUERY_P99_MS = 5.0
 QUERY, FILTERED_SCAN = f"Query(page of {QUERY_PAGE})", f"filtered Scan(page of {SCAN_PAGE}, keeps {FILTER_KEEPS_PERCENT}%)"
-_PRELOAD_CONNECTIONS = 8
 _COUNT = re.compile(rb'"Count":\s*(\d+)')
 _SCANNED_COUNT = re.compile(rb'"ScannedCount":\s*(\d+)')
 
@@ -247,12 +246,7 @@ async def _grow(target: Target, items: int) -> None:
     def progress(answers: int) -> None:
         status(f"preloading {target.name}: {min(first + answers * BATCH_WRITE_ITEMS, items):,}/{items:,} items")
 
-    loaded = await run_closed_loop(
-        "127.0.0.1", target.server.port, iter(requests), _PRELOAD_CONNECTIONS, 0.0, float("inf"),
-        CpuMeter(target.pid), check_batch_write, progress,
-    )
-    if loaded.errors:
-        raise RuntimeError(f"preloading {target.name} failed: {loaded.first_error}")
+    await write_all(target.name, target.server.port, target.pid, requests, progress)
     target.items = items
     done(f"{target.name} holds {items:,} items (loaded {items - first:,} in {time.perf_counter() - started:.1f} s)")
 

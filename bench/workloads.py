@@ -15,11 +15,12 @@ from datetime import UTC, datetime
 
 import orjson
 
-from bench.loadgen import Response
+from bench.loadgen import CpuMeter, Progress, Response, run_closed_loop
 
 ITEM_BYTES = 1000
 BATCH_GET_KEYS = 100
 BATCH_WRITE_ITEMS = 25
+PRELOAD_CONNECTIONS = 8
 _SIGNED_AT = datetime.now(UTC)
 _HEAD = (
     "POST / HTTP/1.1\r\n"
@@ -84,6 +85,17 @@ def preload_requests(table: str, count: int) -> list[bytes]:
 def check_batch_write(response: Response) -> str | None:
     unprocessed = orjson.loads(response.body).get("UnprocessedItems")
     return f"unprocessed items: {str(unprocessed)[:200]}" if unprocessed else None
+
+
+async def write_all(name: str, port: int, pid: int, requests: list[bytes], progress: Progress) -> None:
+    """Send BatchWriteItem requests over a few connections until each is answered; a
+    refused or partly processed batch stops the benchmark, since its data would be wrong."""
+    loaded = await run_closed_loop(
+        "127.0.0.1", port, iter(requests), PRELOAD_CONNECTIONS, 0.0, float("inf"),
+        CpuMeter(pid), check_batch_write, progress,
+    )
+    if loaded.errors:
+        raise RuntimeError(f"preloading {name} failed: {loaded.first_error}")
 
 
 def _get_item(table: str, count: int, rng: random.Random) -> bytes:

@@ -44,15 +44,14 @@ from bench.workloads import (
     BATCH_WRITE_ITEMS,
     WORKLOADS,
     Workload,
-    check_batch_write,
     create_table_request,
     item,
     key,
     preload_requests,
+    write_all,
 )
 
 TABLE = "bench.items"
-_PRELOAD_CONNECTIONS = 8
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -131,12 +130,7 @@ async def _preload(target: Target) -> None:
     def progress(answers: int) -> None:
         status(f"preloading {target.name}: {min(answers * BATCH_WRITE_ITEMS, target.items):,}/{target.items:,} items")
 
-    loaded = await run_closed_loop(
-        "127.0.0.1", target.server.port, iter(requests), _PRELOAD_CONNECTIONS, 0.0, float("inf"),
-        CpuMeter(target.pid), check_batch_write, progress,
-    )
-    if loaded.errors:
-        raise RuntimeError(f"preloading {target.name} failed: {loaded.first_error}")
+    await write_all(target.name, target.server.port, target.pid, requests, progress)
     done(f"preloaded {target.items:,} items into {target.name} in {time.perf_counter() - started:.1f} s")
 
 
