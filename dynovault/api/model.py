@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import botocore.loaders
 
@@ -141,8 +141,7 @@ class _Checker:
         shape = self.shape(shape_name, value)
         kind = shape["type"]
         if kind == "structure":
-            required = (*shape.get("required", ()), *_ALSO_REQUIRED.get(shape_name, ()))
-            self._structure(shape, required, value, path)
+            self._structure(_members_of(shape_name), value, path)
         elif kind == "list":
             self._list(shape, value, path)
         elif kind == "map":
@@ -154,22 +153,22 @@ class _Checker:
         elif not _SCALAR_ACCEPTS[kind](value):
             raise _type_mismatch(kind, value)
 
-    def _structure(self, shape: dict, required: tuple[str, ...], value: Any, path: str) -> None:
+    def _structure(self, members: _Members, value: Any, path: str) -> None:
         if not isinstance(value, dict):
             raise _type_mismatch("structure", value)
         # A null member means an absent one, as in DynamoDB's deserializer; dropping it here
         # lets handlers read optional members with ``request.get(name, default)``.
-        for name in [name for name, member_value in value.items() if member_value is None]:
-            del value[name]
-        members = shape["members"]
+        if None in value.values():
+            for name in [name for name, member_value in value.items() if member_value is None]:
+                del value[name]
         prefix = f"{path}." if path else ""
-        for name in required:
+        for name, coral in members.required:
             if value.get(name) is None:
-                self.fail(None, prefix + _coral_name(name), "Member must not be null")
+                self.fail(None, prefix + coral, "Member must not be null")
         for name, member_value in value.items():
-            member = members.get(name)
+            member = members.shapes.get(name)
             if member is not None:
-                self.check(member["shape"], member_value, prefix + _coral_name(name))
+                self.check(member[0], member_value, prefix + member[1])
 
     def _sized(self, shape: dict, value: Any, length: int, path: str) -> None:
         if "min" in shape and length < shape["min"]:
@@ -277,6 +276,25 @@ def _compiled(pattern: str) -> re.Pattern | None:
         return re.compile(pattern)
     except re.error:
         return None
+
+
+class _Members(NamedTuple):
+    """A structure's members as the check walks them: member name -> (shape name, name in
+    messages), and the required members with their names in messages."""
+
+    shapes: dict[str, tuple[str, str]]
+    required: tuple[tuple[str, str], ...]
+
+
+@cache
+def _members_of(shape_name: str) -> _Members:
+    """Worked out once per structure shape: the check runs on every request."""
+    shape = service_model()["shapes"][shape_name]
+    required = (*shape.get("required", ()), *_ALSO_REQUIRED.get(shape_name, ()))
+    return _Members(
+        {name: (member["shape"], _coral_name(name)) for name, member in shape["members"].items()},
+        tuple((name, _coral_name(name)) for name in required),
+    )
 
 
 def validate_request(operation: str, request: Any) -> None:
