@@ -127,3 +127,4 @@ def consumed_capacity(request: dict, table_name: str, units: float) -> dict | No
     if mode == "INDEXES":
         capacity["Table"] = {"CapacityUnits": units}
     return capacity
+
