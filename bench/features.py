@@ -37,6 +37,7 @@ from bench.loadgen import (
     run_closed_loop,
     run_open_loop,
 )
+from bench.report import write_json
 from bench.serverproc import CommandServer, ServerProcess
 from dynovault.features.ddbclient import DynamoClient
 from dynovault.features.definitions import save
@@ -305,7 +306,7 @@ async def _run(args: argparse.Namespace) -> int:
             if feast_server is not None:
                 feast_server.stop()
             ours.stop()
-    (args.out / "features.json").write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
+    write_json(args.out / "features.json", results)
     if results["serving"]:
         print(_markdown(results))
     if "ingest" in results:

@@ -41,7 +41,7 @@ import uvloop
 
 from bench.progress import done, status
 from bench.loadgen import CpuMeter, Measurement, Response, parse_response, run_closed_loop, run_open_loop
-from bench.report import CEILING, DYNOVAULT, MOTO
+from bench.report import CEILING, DYNOVAULT, MOTO, pyplot, write_json
 from bench.serverproc import ChildServer, CommandServer, ServerProcess
 from bench.workloads import BATCH_WRITE_ITEMS, Workload, item, raw_request, write_all
 
@@ -458,15 +458,11 @@ class ReadsReport:
         }
 
     def write(self, out: Path) -> None:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "reads.json").write_bytes(orjson.dumps(self.to_json(), option=orjson.OPT_INDENT_2))
+        write_json(out / "reads.json", self.to_json())
         self.plot(out / "reads.png")
 
     def plot(self, path: Path) -> None:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        plt = pyplot()
 
         figure, (throughput_axes, latency_axes, scan_axes) = plt.subplots(1, 3, figsize=(15, 4.8))
         workloads = [workload.name for workload, _ in WORKLOADS]

@@ -40,6 +40,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bench.cluster import Cluster, get_json
 from bench.loadgen import CpuMeter, Measurement, Response, parse_response, run_open_loop
 from bench.progress import done, status
+from bench.report import pyplot, write_json
 from bench.workloads import raw_request
 
 TABLE = "bench.replication"
@@ -563,10 +564,7 @@ def _worst_per_interval(probes: list[dict]) -> tuple[list[float], list[float]]:
 
 
 def plot(results: list[RunResult], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     from matplotlib.ticker import ScalarFormatter
 
     figure, (over_time, vs_rate) = plt.subplots(1, 2, figsize=(13, 5))
@@ -626,10 +624,9 @@ async def _run(args: argparse.Namespace) -> int:
                 if nodes.cluster is not None:
                     nodes.cluster.stop()
     print(markdown(results))
-    args.out.mkdir(parents=True, exist_ok=True)
     report = {"environment": _environment(), "settings": {k: str(v) for k, v in vars(args).items() if k != "run"},
               "results": [r.summary() for r in results]}
-    (args.out / "replication-lag.json").write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
+    write_json(args.out / "replication-lag.json", report)
     plot(results, args.out / "replication-lag.png")
     done(f"wrote {args.out / 'replication-lag.json'} and {args.out / 'replication-lag.png'}")
     return 0

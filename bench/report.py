@@ -11,6 +11,22 @@ import orjson
 from bench.loadgen import Measurement
 
 DYNOVAULT, MOTO, CEILING = "dynovault", "moto", "ceiling"
+
+
+def write_json(path: Path, data: object) -> None:
+    """A benchmark's results as indented JSON, its directory made if missing."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2))
+
+
+def pyplot():
+    """matplotlib's pyplot drawing to files only (no display on a server or in CI)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 SERVERS = (DYNOVAULT, MOTO, CEILING)
 GET_ITEM, BATCH_GET = "GetItem", "BatchGetItem(100)"
 MIN_SHARE_OF_CEILING = 0.5
@@ -161,15 +177,11 @@ class Report:
         }
 
     def write(self, out: Path) -> None:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "load.json").write_bytes(orjson.dumps(self.to_json(), option=orjson.OPT_INDENT_2))
+        write_json(out / "load.json", self.to_json())
         self.plot(out / "load.png")
 
     def plot(self, path: Path) -> None:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        plt = pyplot()
 
         workloads = list(dict.fromkeys(r.workload for r in self.results))
         figure, (throughput_axes, latency_axes) = plt.subplots(1, 2, figsize=(13, 4.8))
