@@ -1,4 +1,4 @@
-"""The ``dynovault-bench`` command: one subcommand per module of ``bench.commands``.
+"""``python -m bench``, run from the checkout: one subcommand per module of ``bench.commands``.
 
 A module there becomes a subcommand named after it (``replication_lag`` →
 ``replication-lag``) when it defines ``add_arguments(parser)`` and ``run(args) -> int``;
@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import pkgutil
-import sys
 
 from bench import commands
 
@@ -31,11 +30,8 @@ def _add_subcommands(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="dynovault-bench", description="Dynovault's benchmarks.")
+    parser = argparse.ArgumentParser(prog="python -m bench", description="Dynovault's benchmarks.")
     _add_subcommands(parser)
     args = parser.parse_args(argv)
     return args.run(args)
 
-
-if __name__ == "__main__":
-    sys.exit(main())

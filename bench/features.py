@@ -37,11 +37,11 @@ from bench.loadgen import (
     run_closed_loop,
     run_open_loop,
 )
-from bench.report import write_json
-from bench.serverproc import CommandServer, ServerProcess
+from bench.report import add_out_argument, write_json
 from dynovault.features.ddbclient import DynamoClient
 from dynovault.features.definitions import save
 from dynovault.features.ingest import ingest, parquet_columns
+from dynovault.testing.processes import CommandServer, ServerProcess
 
 PROJECT = "bench"
 VIEW = "doc_features"
@@ -68,7 +68,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="steady load in req/s for the latency phase, capped at half a server's saturated rate (default 10)",
     )
     parser.add_argument("--ingest-rows", type=int, default=0, help="rows of the batch-lane file (0: skip)")
-    parser.add_argument("--out", type=Path, default=Path("bench/results"))
+    add_out_argument(parser)
     parser.add_argument("--seed", type=int, default=1)
 
 

@@ -1,6 +1,6 @@
 """Query and Scan throughput and latency of Dynovault next to moto and a bare aiohttp ceiling.
 
-Starts the three servers of ``dynovault-bench load`` on free ports, creates a table with
+Starts the three servers of ``python -m bench load`` on free ports, creates a table with
 HASH ``pk`` (S) and RANGE ``sk`` (N), and preloads partitions of 1,000 ~1 KB items with
 BatchWriteItem. Then, on each server in turn:
 
@@ -41,9 +41,9 @@ import uvloop
 
 from bench.progress import done, status
 from bench.loadgen import CpuMeter, Measurement, Response, parse_response, run_closed_loop, run_open_loop
-from bench.report import CEILING, DYNOVAULT, MOTO, pyplot, write_json
-from bench.serverproc import ChildServer, CommandServer, ServerProcess
+from bench.report import CEILING, DYNOVAULT, MOTO, add_out_argument, pyplot, write_json
 from bench.workloads import BATCH_WRITE_ITEMS, Workload, item, raw_request, write_all
+from dynovault.testing.processes import ChildServer, CommandServer, ServerProcess
 
 TABLE = "bench.reads"
 PARTITION_ITEMS = 1000
@@ -71,7 +71,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rate", type=float, default=100.0,
                         help="paced Query req/s, at most half the server's saturation (default 100)")
     parser.add_argument("--seed", type=int, default=1, help="random seed of the request pools")
-    parser.add_argument("--out", type=Path, default=Path("bench/results"), help="output directory (default bench/results)")
+    add_out_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -344,7 +344,7 @@ async def _run(args: argparse.Namespace) -> int:
     loaded = {DYNOVAULT: args.partitions * PARTITION_ITEMS, MOTO: args.moto_partitions * PARTITION_ITEMS}
     scan_sizes = {DYNOVAULT: sorted({loaded[DYNOVAULT], *(s for s in args.scan_sizes if s > loaded[DYNOVAULT])}),
                   MOTO: [loaded[MOTO]]}
-    with tempfile.TemporaryDirectory(prefix="dynovault-bench-") as workdir:
+    with tempfile.TemporaryDirectory(prefix="bench-") as workdir:
         targets = _servers(Path(workdir))
         try:
             for target in targets:
@@ -499,7 +499,7 @@ class ReadsReport:
         scan_axes.set_xlabel("items in table")
         scan_axes.set_title("Full Scan throughput (items/s)")
         scan_axes.legend(fontsize=8)
-        figure.suptitle(f"dynovault-bench reads, {self.environment.get('cpus')} CPUs, {self.environment.get('started_utc')}")
+        figure.suptitle(f"python -m bench reads, {self.environment.get('cpus')} CPUs, {self.environment.get('started_utc')}")
         figure.tight_layout()
         figure.savefig(path, dpi=110)
         plt.close(figure)

@@ -37,11 +37,11 @@ import orjson
 import uvloop
 from prometheus_client.parser import text_string_to_metric_families
 
-from bench.cluster import Cluster, get_json
 from bench.loadgen import CpuMeter, Measurement, Response, parse_response, run_open_loop
 from bench.progress import done, status
-from bench.report import pyplot, write_json
+from bench.report import add_out_argument, pyplot, write_json
 from bench.workloads import raw_request
+from dynovault.testing.cluster import Cluster, get_json
 
 TABLE = "bench.replication"
 KEY_POOL = 20_000
@@ -71,8 +71,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         f"{TABLE} is dropped and recreated; --sync-replicas is then the leader's own)")
     parser.add_argument("--follower", action="append", default=[], metavar="URL",
                         help="a running follower of --leader (repeat for each)")
-    parser.add_argument("--out", type=Path, default=Path("bench/results"),
-                        help="output directory (default bench/results)")
+    add_out_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +12,13 @@ import orjson
 from bench.loadgen import Measurement
 
 DYNOVAULT, MOTO, CEILING = "dynovault", "moto", "ceiling"
+# Untracked (.gitignore): a run never overwrites the results that bench/results/ keeps for the docs.
+RESULTS_DIR = Path("bench-results")
+
+
+def add_out_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR,
+                        help=f"output directory (default ./{RESULTS_DIR}, untracked)")
 
 
 def write_json(path: Path, data: object) -> None:
@@ -212,7 +220,7 @@ class Report:
         latency_axes.set_xticks(range(len(workloads)), workloads, fontsize=8)
         latency_axes.legend(fontsize=8)
         figure.suptitle(
-            f"dynovault-bench load, {self.environment.get('cpus')} CPUs, {self.environment.get('started_utc')}"
+            f"python -m bench load, {self.environment.get('cpus')} CPUs, {self.environment.get('started_utc')}"
         )
         figure.tight_layout()
         figure.savefig(path, dpi=110)

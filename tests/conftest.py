@@ -8,7 +8,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from bench.serverproc import ServerProcess
+from dynovault.testing.processes import ServerProcess
 
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")

@@ -18,7 +18,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from bench.serverproc import ServerProcess
+from dynovault.testing.processes import ServerProcess
 from tests.rawhttp import RawClient
 
 KEYS = {"AKIDPRIMARY": "primary/secret+key", "AKIDSECOND": "second#secret"}

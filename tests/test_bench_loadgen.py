@@ -1,4 +1,4 @@
-"""The load generator behind ``dynovault-bench load``: response framing, and both load
+"""The load generator behind ``python -m bench load``: response framing, and both load
 shapes against a real ceiling server process."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import sys
 import pytest
 
 from bench.loadgen import CpuMeter, parse_response, run_closed_loop, run_open_loop
-from bench.serverproc import CommandServer
 from bench.workloads import raw_request
+from dynovault.testing.processes import CommandServer
 
 
 def test_content_length_framing_waits_for_the_whole_body() -> None:

@@ -1,4 +1,4 @@
-"""``dynovault-bench reads`` end to end at tiny sizes: it runs, every answer is a correct
+"""``python -m bench reads`` end to end at tiny sizes: it runs, every answer is a correct
 page, and it writes its table, JSON and plot."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from bench.reads import FILTERED_SCAN, QUERY
 
 def test_reads_subcommand_runs_and_reports(tmp_path: Path) -> None:
     finished = subprocess.run(
-        [sys.executable, "-m", "bench.cli", "reads", "--partitions", "1", "--moto-partitions", "1",
+        [sys.executable, "-m", "bench", "reads", "--partitions", "1", "--moto-partitions", "1",
          "--scan-sizes", "1000", "2000", "--scan-walks", "1", "--duration", "0.3", "--warmup", "0.1",
          "--connections", "2", "--out", str(tmp_path)],
         check=False, capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parents[1],

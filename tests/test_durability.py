@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from bench.serverproc import ServerProcess
+from dynovault.testing.processes import ServerProcess
 from tests.conftest import client_for, create_hash_table
 
 

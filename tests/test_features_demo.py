@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("pyarrow")
 
-from bench.serverproc import ServerProcess
+from dynovault.testing.processes import ServerProcess
 
 
 def test_demo_loads_all_lanes_and_answers_a_ranking_request(tmp_path):

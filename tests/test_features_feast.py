@@ -25,7 +25,7 @@ from feast import FeatureStore
 from feast.data_source import PushMode
 from feast.feature_server_utils import convert_response_to_dict
 
-from bench.serverproc import CommandServer, ServerProcess
+from dynovault.testing.processes import CommandServer, ServerProcess
 from tests.conftest import client_for
 
 NOW = datetime.now(UTC).replace(microsecond=0)

@@ -13,10 +13,10 @@ import urllib3
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
 
-from bench.serverproc import ServerProcess
 from dynovault.features.ddbclient import DynamoClient
 from dynovault.features.definitions import Definitions, save
 from dynovault.features.ingest import ingest, parquet_columns
+from dynovault.testing.processes import ServerProcess
 
 ROWS = 2000
 DEFINITIONS = {

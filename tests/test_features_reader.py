@@ -8,8 +8,8 @@ import time
 import orjson
 import urllib3
 
-from bench.serverproc import CommandServer, ServerProcess
 from dynovault.features.definitions import Definitions, save
+from dynovault.testing.processes import CommandServer, ServerProcess
 
 DEFINITIONS = {
     "project": "reader",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import orjson
 import urllib3
 
-from bench.cluster import Cluster
 from dynovault.features.definitions import Definitions, save
+from dynovault.testing.cluster import Cluster
 
 DEFINITIONS = {
     "project": "repl",

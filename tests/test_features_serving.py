@@ -12,8 +12,8 @@ import urllib3
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bench.serverproc import ServerProcess
 from dynovault.features.definitions import Definitions, save
+from dynovault.testing.processes import ServerProcess
 from tests.conftest import client_for
 
 _http = urllib3.PoolManager(maxsize=16)

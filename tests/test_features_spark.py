@@ -18,9 +18,9 @@ if shutil.which("java") is None:
 
 from pyspark.sql import SparkSession
 
-from bench.serverproc import ServerProcess
 from dynovault.features.definitions import Definitions, save
 from dynovault.features.spark import ingest_dataframe
+from dynovault.testing.processes import ServerProcess
 
 ROWS = 300
 DEFINITIONS = {

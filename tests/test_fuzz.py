@@ -20,8 +20,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import dynovault.api.ops
-from bench.serverproc import ServerProcess
 from dynovault.api.model import service_model
+from dynovault.testing.processes import ServerProcess
 from tests.rawhttp import TARGET_PREFIX, RawClient, assert_dynamodb_answer
 
 SHAPES = service_model()["shapes"]

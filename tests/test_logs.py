@@ -6,7 +6,7 @@ import orjson
 import pytest
 from botocore.exceptions import ClientError
 
-from bench.serverproc import ServerProcess
+from dynovault.testing.processes import ServerProcess
 from tests.conftest import client_for
 
 

@@ -12,7 +12,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from bench.cluster import Cluster, get_json, post_json, replication_status
+from dynovault.testing.cluster import Cluster, get_json, post_json, replication_status
 from tests.conftest import client_for
 
 HASH_TABLE = {

@@ -1,4 +1,4 @@
-"""``dynovault-bench replication-lag`` end to end on a tiny run: it starts its servers,
+"""``python -m bench replication-lag`` end to end on a tiny run: it starts its servers,
 measures, and writes its table, JSON and plot (what it measured is not judged here)."""
 
 from __future__ import annotations

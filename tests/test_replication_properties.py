@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bench.cluster import Cluster
+from dynovault.testing.cluster import Cluster
 from tests.conftest import client_for
 from tests.test_replication import assert_replicas_equal, create_table, item
 

@@ -1,1 +1,1 @@
-"""Subcommands of ``dynovault-bench``, one module each (see ``bench.cli``)."""
+"""Subcommands of ``python -m bench``, one module each (see ``bench.cli``)."""

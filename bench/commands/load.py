@@ -37,7 +37,6 @@ from botocore.config import Config
 from bench import report
 from bench.report import CEILING, DYNOVAULT, MOTO
 from bench.loadgen import CpuMeter, Measurement, run_closed_loop, run_open_loop
-from bench.serverproc import ChildServer, CommandServer, ServerProcess
 from bench.progress import done, status
 from bench.workloads import (
     BATCH_GET_KEYS,
@@ -50,6 +49,7 @@ from bench.workloads import (
     preload_requests,
     write_all,
 )
+from dynovault.testing.processes import ChildServer, CommandServer, ServerProcess
 
 TABLE = "bench.items"
 
@@ -81,7 +81,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="record a py-spy flame graph of Dynovault during each saturation phase into --out "
         "(profile-<workload>.svg; needs ptrace rights)",
     )
-    parser.add_argument("--out", type=Path, default=Path("bench/results"), help="output directory (default bench/results)")
+    report.add_out_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -213,7 +213,7 @@ async def _run(args: argparse.Namespace) -> int:
         "platform": platform.platform(),
         "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    with tempfile.TemporaryDirectory(prefix="dynovault-bench-") as workdir:
+    with tempfile.TemporaryDirectory(prefix="bench-") as workdir:
         targets = _targets(Path(workdir), args)
         try:
             for target in targets:

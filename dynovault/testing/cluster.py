@@ -11,7 +11,7 @@ from pathlib import Path
 
 import orjson
 
-from bench.serverproc import ServerProcess
+from dynovault.testing.processes import ServerProcess
 
 
 def get_json(url: str) -> dict:
