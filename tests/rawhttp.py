@@ -87,6 +87,17 @@ class RawClient:
         SigV4Auth(self.credentials, "dynamodb", self.region).add_auth(request)
         return dict(request.headers.items())
 
+    def post_header_lines(self, body: bytes, header_lines: list[tuple[str, str]]) -> Reply:
+        """Send headers exactly as listed, repeats included (a dict cannot repeat a name)."""
+        connection = self._connection()
+        connection.putrequest("POST", "/", skip_host=True, skip_accept_encoding=True)
+        if not any(name.lower() == "host" for name, _ in header_lines):
+            header_lines = [("Host", self.netloc), *header_lines]
+        for name, value in [*header_lines, ("Content-Length", str(len(body)))]:
+            connection.putheader(name, value)
+        connection.endheaders(body)
+        return self._reply(connection)
+
     def _send(self, body: bytes, headers: dict[str, str]) -> Reply:
         try:
             return self._exchange(body, headers)
@@ -98,6 +109,9 @@ class RawClient:
     def _exchange(self, body: bytes, headers: dict[str, str]) -> Reply:
         connection = self._connection()
         connection.request("POST", "/", body=body, headers=headers)
+        return self._reply(connection)
+
+    def _reply(self, connection: http.client.HTTPConnection) -> Reply:
         response = connection.getresponse()
         reply = Reply(response.status, response.headers, response.read())
         if response.will_close:

@@ -9,8 +9,12 @@ Two modes:
   DynamoDB and DynamoDB Local refuse it.
 - With ``--credentials-file`` the signature is recomputed with botocore's own SigV4 code
   from the key's secret, and the request is refused with DynamoDB's error codes and wording
-  when the key is unknown, the signature differs or the request date is more than five
-  minutes away from the server's clock.
+  when the key is unknown, the signature differs, the request date is more than five
+  minutes away from the server's clock, the scope names another region, or a header that
+  decides what the request does (``Host``, the date, ``X-Amz-Target``, any ``X-Amz-*``)
+  is not covered by the signature. Repeated ``Authorization`` headers or parameters are
+  refused rather than resolved, so no part of the stack reads a different claim than the
+  one that was verified.
 
 Only header-signed requests are understood (every AWS SDK signs DynamoDB calls that way);
 a session token (``X-Amz-Security-Token``) is covered by the signature but not checked
@@ -58,6 +62,9 @@ _SDK_AUTHORIZATION = re.compile(
     r"AWS4-HMAC-SHA256 Credential=[^/,\s]+(?:/[^/,\s]+){4}, ?SignedHeaders=[^,\s]+, ?Signature=[0-9a-fA-F]+"
 )
 _REQUIRED_PARAMETERS = ("Credential", "Signature", "SignedHeaders")
+# Headers whose repetition would let one part of the server read another value than the
+# one the signature covers (botocore joins repeated values before signing).
+_SINGLE_HEADERS = ("Authorization", "X-Amz-Date", "Date", "X-Amz-Target")
 
 Clock = Callable[[], float]
 
@@ -80,6 +87,7 @@ class SignedRequest:
 
 def parse_signed_request(request: web.Request) -> SignedRequest:
     """The request's SigV4 claims, or DynamoDB's refusal of a missing or malformed header."""
+    _refuse_repeated_headers(request)
     authorization = request.headers.get("Authorization", "").strip()
     if not authorization.startswith("AWS4-"):
         raise MissingAuthenticationTokenException("Request is missing Authentication Token")
@@ -117,6 +125,12 @@ def parse_signed_request(request: web.Request) -> SignedRequest:
     )
 
 
+def _refuse_repeated_headers(request: web.Request) -> None:
+    for name in _SINGLE_HEADERS:
+        if len(request.headers.getall(name, ())) > 1:
+            raise IncompleteSignatureException(f"The request must not carry more than one '{name}' header.")
+
+
 def _parameters(text: str, authorization: str) -> dict[str, str]:
     parameters: dict[str, str] = {}
     for pair in filter(None, (part.strip() for part in text.split(","))):
@@ -126,7 +140,12 @@ def _parameters(text: str, authorization: str) -> dict[str, str]:
                 f"'{pair}' not a valid key=value pair (missing equal-sign) "
                 f"in Authorization header: '{authorization}'."
             )
-        parameters[name.strip()] = value.strip()
+        name = name.strip()
+        if name in parameters:
+            raise IncompleteSignatureException(
+                f"'{name}' appears more than once in Authorization header: '{authorization}'."
+            )
+        parameters[name] = value.strip()
     return parameters
 
 
@@ -154,26 +173,50 @@ def accept_any_signature(request: web.Request, body: bytes) -> None:
     parse_signed_request(request)
 
 
-class SignatureVerifier:
-    """Verifies SigV4 signatures against a fixed set of access keys."""
+@dataclass(frozen=True)
+class CheckedClaim:
+    """A request's signature claim after every check that needs no body: what remains is
+    recomputing the signature over the body."""
 
-    def __init__(self, secrets: dict[str, str], clock: Clock = time.time) -> None:
+    claim: SignedRequest
+    key_id: str
+    region: str
+    signing_key: bytes
+
+
+class SignatureVerifier:
+    """Verifies SigV4 signatures against a fixed set of access keys.
+
+    ``regions`` are the regions a credential scope may name (the server's ``--region``);
+    None accepts any. The checks that need no body (``check_headers``) are separate from
+    the signature itself (``verify``), so a server can refuse a forged or stale request
+    before it spends memory on the body."""
+
+    def __init__(
+        self, secrets: dict[str, str], clock: Clock = time.time, regions: frozenset[str] | None = None
+    ) -> None:
         self.secrets = secrets
         self.clock = clock
+        self.regions = regions
 
-    def __call__(self, request: web.Request, body: bytes) -> None:
+    def __call__(self, request: web.Request, body: bytes) -> str:
+        """The key id that signed the request, or DynamoDB's refusal."""
+        return self.verify(request, body, self.check_headers(request))
+
+    def check_headers(self, request: web.Request) -> CheckedClaim:
         claim = parse_signed_request(request)
         self._check_time(claim)
-        if "host" not in claim.signed_headers:
-            raise InvalidSignatureException("'Host' must be a 'SignedHeader' in the AWS Authorization.")
+        _check_signed_headers(request, claim)
         key_id, scope_date, region, service, terminator = claim.scope
-        _check_scope(claim, scope_date, service, terminator)
+        _check_scope(claim, scope_date, region, service, terminator, self.regions)
         secret = self.secrets.get(key_id)
         if secret is None:
             raise UnrecognizedClientException("The security token included in the request is invalid.")
-        recomputation = _Recomputation(
-            region, _signed_header_values(request, claim), _signing_key(secret, scope_date, region)
-        )
+        return CheckedClaim(claim, key_id, region, _signing_key(secret, scope_date, region))
+
+    def verify(self, request: web.Request, body: bytes, checked: CheckedClaim) -> str:
+        claim = checked.claim
+        recomputation = _Recomputation(checked.region, _signed_header_values(request, claim), checked.signing_key)
         # The host comes from the signed headers; the URL only carries path and query.
         aws_request = AWSRequest(method=request.method, url=f"http://localhost{request.raw_path}", data=body)
         aws_request.context["timestamp"] = claim.amz_date
@@ -189,6 +232,7 @@ class SignatureVerifier:
                 f"The Canonical String for this request should have been\n'{canonical}'\n\n"
                 f"The String-to-Sign should have been\n'{string_to_sign}'\n"
             )
+        return checked.key_id
 
     def _check_time(self, claim: SignedRequest) -> None:
         now = datetime.fromtimestamp(self.clock(), UTC)
@@ -204,12 +248,37 @@ class SignatureVerifier:
             )
 
 
+def _check_signed_headers(request: web.Request, claim: SignedRequest) -> None:
+    """What the request does must be what was signed: the host, the date the signature is
+    dated by, the operation and every other ``X-Amz-*`` header."""
+    signed = set(claim.signed_headers)
+    if "host" not in signed:
+        raise InvalidSignatureException("'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.")
+    date_header = "x-amz-date" if "X-Amz-Date" in request.headers else "date"
+    sent = {name.lower(): name for name in request.headers if name.lower().startswith("x-amz-")}
+    sent.setdefault(date_header, "X-Amz-Date" if date_header == "x-amz-date" else "Date")
+    for lower in sorted(sent):
+        if lower not in signed:
+            raise InvalidSignatureException(
+                f"'{_display_name(lower)}' must be a 'SignedHeader' in the AWS Authorization."
+            )
+
+
+def _display_name(lower: str) -> str:
+    return "-".join(part.capitalize() for part in lower.split("-"))
+
+
 def _basic(moment: datetime) -> str:
     return moment.strftime(AMZ_DATE_FORMAT)
 
 
-def _check_scope(claim: SignedRequest, scope_date: str, service: str, terminator: str) -> None:
+def _check_scope(
+    claim: SignedRequest, scope_date: str, region: str, service: str, terminator: str,
+    regions: frozenset[str] | None,
+) -> None:
     problems = []
+    if regions is not None and region not in regions:
+        problems.append(f"Credential should be scoped to a valid region, not '{region}'. ")
     if service != SERVICE:
         problems.append(f"Credential should be scoped to correct service: '{SERVICE}'. ")
     if terminator != TERMINATOR:
@@ -274,8 +343,9 @@ def load_credentials(path: Path) -> dict[str, str]:
     return secrets
 
 
-def authenticator_for(credentials_file: Path | None) -> Authenticator:
-    """The check ``dynovault serve`` runs before every request."""
+def authenticator_for(credentials_file: Path | None, regions: frozenset[str] | None = None) -> Authenticator:
+    """The check ``dynovault serve`` runs before every request; ``regions`` are the
+    regions a verified credential scope may name (None: any)."""
     if credentials_file is None:
         log.info("authentication: any well-formed SigV4 signature is accepted (no credentials file)")
         return accept_any_signature
@@ -286,4 +356,4 @@ def authenticator_for(credentials_file: Path | None) -> Authenticator:
     log.info(
         "authentication: SigV4 signatures verified", extra={"keys": len(secrets), "file": str(credentials_file)}
     )
-    return SignatureVerifier(secrets)
+    return SignatureVerifier(secrets, regions=regions)
