@@ -16,10 +16,18 @@ import aiohttp
 import orjson
 from aiohttp import WSMsgType
 
+from dynovault.replication import checkpoint
 from dynovault.replication import history as history_store
 from dynovault.replication.history import History
 from dynovault.replication.metrics import APPLY_LAG, BOOTSTRAPS, BYTES_APPLIED, RECORDS_APPLIED
-from dynovault.replication.protocol import CHECKPOINT_PATH, STREAM_PATH, decode_frame
+from dynovault.replication.protocol import (
+    CHECKPOINT_PATH,
+    DATA_FRAME_MAX,
+    STREAM_PATH,
+    decode_frame,
+    lsn_field,
+    parse_control,
+)
 from dynovault.storage.engine import Store, now_us
 
 log = logging.getLogger(__name__)
@@ -34,12 +42,15 @@ class BootstrapRequired(Exception):
 
 class Follower:
     """Keeps this node's store a copy of the leader's. ``store`` and ``replace_store``
-    give access to the node's store, which a bootstrap swaps for a new one."""
+    give access to the node's store, which a bootstrap swaps for a new one. Checkpoints
+    download into ``scratch_dir`` (default: beside the data), which must be on the data's
+    volume so the finished download moves into place without a copy."""
 
     def __init__(self, leader_url: str, name: str, session: aiohttp.ClientSession,
                  store: Callable[[], Store], replace_store: Callable[[Path], None],
-                 adopt_history: Callable[[History], None]) -> None:
+                 adopt_history: Callable[[History], None], scratch_dir: Path | None = None) -> None:
         self.leader_url = leader_url
+        self.scratch_dir = scratch_dir
         self.name = name
         self._session = session
         self._store = store
@@ -103,18 +114,18 @@ class Follower:
             "lsn": store.last_lsn,
         }
         async with self._session.ws_connect(
-            self.leader_url + STREAM_PATH, heartbeat=5.0, max_msg_size=0, compress=0
+            self.leader_url + STREAM_PATH, heartbeat=5.0, max_msg_size=DATA_FRAME_MAX, compress=0
         ) as ws:
             await ws.send_json(hello)
-            answer = await ws.receive_json(timeout=10)
+            answer = parse_control(await ws.receive_str(timeout=10), "stream", "bootstrap", "refused")
             if answer["type"] == "bootstrap":
                 raise BootstrapRequired()
             if answer["type"] != "stream":
-                raise ConnectionError(f"leader refused: {answer.get('reason')}")
+                raise ConnectionError(f"leader refused: {str(answer.get('reason'))[:500]}")
             leader_history = History.from_json(answer["history"])
             _check_continuable(known, leader_history, store.last_lsn)
             self._adopt_history(leader_history)
-            self.leader_lsn = answer["lsn"]
+            self.leader_lsn = lsn_field(answer)
             last = store.log_record(store.last_lsn)
             self.last_applied_commit_us = last.commit_time_us if last else None
             self.connected = True
@@ -127,11 +138,10 @@ class Follower:
             if message.type is WSMsgType.BINARY:
                 await ws.send_str(orjson.dumps({"type": "ack", "lsn": self._apply(message.data)}).decode())
             elif message.type is WSMsgType.TEXT:
-                control = orjson.loads(message.data)
+                control = parse_control(message.data, "bootstrap", "heartbeat")
                 if control["type"] == "bootstrap":
                     raise BootstrapRequired()
-                if control["type"] == "heartbeat":
-                    self.leader_lsn = control["lsn"]
+                self.leader_lsn = lsn_field(control)
             else:
                 break
         raise ConnectionError("leader closed the replication stream")
@@ -153,27 +163,27 @@ class Follower:
     # ---- bootstrap -------------------------------------------------------------------
 
     async def _bootstrap(self) -> None:
-        """Download the leader's checkpoint beside our data and swap it in."""
+        """Download the leader's checkpoint into a scratch directory and swap it in only
+        once it is complete and checked: a failed bootstrap leaves our data as it was."""
         store = self._store()
-        target = store.path.parent / f".{store.path.name}.bootstrap-{uuid.uuid4().hex}"
+        scratch = self.scratch_dir or store.path.parent
+        scratch.mkdir(parents=True, exist_ok=True)
+        target = scratch / f".{store.path.name}.bootstrap-{uuid.uuid4().hex}"
         log.warning("bootstrapping from the leader's checkpoint", extra={"leader": self.leader_url})
         try:
-            await self._download_checkpoint(target)
+            downloaded = await self._download_checkpoint(target)
+            _check_replaceable(history_store.load(store), downloaded)
             self._replace_store(target)
             BOOTSTRAPS.inc()
         finally:
             if target.exists():
                 await asyncio.to_thread(shutil.rmtree, target, True)
 
-    async def _download_checkpoint(self, target: Path) -> None:
+    async def _download_checkpoint(self, target: Path) -> History:
         timeout = aiohttp.ClientTimeout(total=None, sock_read=60)
         async with self._session.get(self.leader_url + CHECKPOINT_PATH, timeout=timeout) as reply:
             reply.raise_for_status()
-            manifest = orjson.loads(await reply.content.readline())
-            for relative, size in manifest["files"]:
-                path = target / relative
-                path.parent.mkdir(parents=True, exist_ok=True)
-                await _receive_file(reply.content, path, size)
+            return await checkpoint.receive(reply.content, target)
 
     # ---- status ----------------------------------------------------------------------
 
@@ -208,12 +218,10 @@ def _check_continuable(known: History | None, leader_history: History, last_lsn:
         raise BootstrapRequired()
 
 
-async def _receive_file(stream: aiohttp.StreamReader, path: Path, size: int) -> None:
-    with open(path, "wb") as sink:
-        remaining = size
-        while remaining:
-            chunk = await stream.read(min(remaining, 1024 * 1024))
-            if not chunk:
-                raise ConnectionError("checkpoint stream ended early")
-            await asyncio.to_thread(sink.write, chunk)
-            remaining -= len(chunk)
+def _check_replaceable(known: History | None, downloaded: History) -> None:
+    """A checkpoint of our own cluster from an older epoch than ours comes from a replaced
+    leader: taking it would drop writes the cluster acknowledged since."""
+    if known is not None and downloaded.cluster == known.cluster and downloaded.epoch < known.epoch:
+        raise checkpoint.CheckpointRefused(
+            f"the checkpoint's epoch {downloaded.epoch} is older than ours ({known.epoch})"
+        )

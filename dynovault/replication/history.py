@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 import orjson
+from rocksdict import AccessType, Options, Rdict
 
-from dynovault.storage.engine import Store
+from dynovault.storage.engine import META_CF, Store
 
 _META_KEY = b"replication/history"
 
@@ -62,6 +64,23 @@ class History:
 def load(store: Store) -> History | None:
     raw = store.meta.get(_META_KEY)
     return None if raw is None else History.from_json(orjson.loads(raw))
+
+
+def load_from_checkpoint(directory: Path) -> History | None:
+    """The history a downloaded checkpoint carries, read without taking it over: None when
+    it is not a store of this kind (no history, or not a database at all)."""
+    try:
+        db = Rdict(str(directory), options=Options(raw_mode=True),
+                   column_families={META_CF: Options(raw_mode=True)}, access_type=AccessType.read_only())
+    except Exception:  # rocksdict raises plain Exception for a missing or corrupt database
+        return None
+    try:
+        raw = db.get_column_family(META_CF).get(_META_KEY)
+        return None if raw is None else History.from_json(orjson.loads(raw))
+    except (ValueError, KeyError, TypeError):
+        return None
+    finally:
+        db.close()
 
 
 def save(store: Store, history: History) -> None:

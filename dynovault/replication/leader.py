@@ -17,13 +17,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import orjson
 from aiohttp import WSMsgType, web
 
 from dynovault.errors import ServiceUnavailable
+from dynovault.replication import checkpoint
 from dynovault.replication.history import History
 from dynovault.replication.metrics import ACK_LAG, SYNC_TIMEOUTS, SYNC_WAIT
-from dynovault.replication.protocol import encode_frame
+from dynovault.replication.protocol import (
+    CONTROL_MESSAGE_MAX,
+    ProtocolError,
+    encode_frame,
+    lsn_field,
+    parse_control,
+    parse_hello,
+)
 from dynovault.storage.engine import Store, now_us
 from dynovault.storage.replog import LogRecord
 
@@ -41,7 +48,10 @@ MIN_FRAME_INTERVAL = 0.001
 FRAME_MAX_BYTES = 1024 * 1024
 HEARTBEAT_SECONDS = 1.0
 PRUNE_WAITERS_ABOVE = 1024
-CHECKPOINT_CHUNK = 1024 * 1024
+# Each checkpoint in flight pins a directory of hard links (and the disk space of every
+# file compacted away meanwhile): few at once, and none held by a reader that stopped.
+CHECKPOINTS_AT_ONCE = 2
+CHECKPOINT_WRITE_TIMEOUT = 60.0
 # bytes_behind reads at most this many records and extrapolates beyond, so a scrape stays
 # cheap even when a follower is millions of records behind.
 BYTES_BEHIND_SCAN_LIMIT = 10_000
@@ -83,8 +93,13 @@ class Leader:
     because a node's store is replaced when it re-bootstraps."""
 
     def __init__(self, store: Callable[[], Store], history: Callable[[], History | None],
-                 on_newer_epoch: Callable[[int], None], sync_replicas: int, sync_timeout: float) -> None:
+                 on_newer_epoch: Callable[[int], None], sync_replicas: int, sync_timeout: float,
+                 scratch_dir: Path | None = None, checkpoints_at_once: int = CHECKPOINTS_AT_ONCE,
+                 checkpoint_write_timeout: float = CHECKPOINT_WRITE_TIMEOUT) -> None:
         self._store = store
+        self.scratch_dir = scratch_dir
+        self._checkpoint_slots = asyncio.Semaphore(checkpoints_at_once)
+        self.checkpoint_write_timeout = checkpoint_write_timeout
         self._history = history
         self._on_newer_epoch = on_newer_epoch
         self.sync_replicas = sync_replicas
@@ -130,15 +145,22 @@ class Leader:
     async def stream(self, request: web.Request) -> web.WebSocketResponse:
         # No per-message deflate: it cost a fifth of the leader's CPU under write load, and
         # log frames are mostly item bytes that are already compact JSON.
-        ws = web.WebSocketResponse(heartbeat=5.0, max_msg_size=0, compress=False)
+        # A follower only sends small text messages: anything larger closes the connection
+        # before it is buffered.
+        ws = web.WebSocketResponse(heartbeat=5.0, max_msg_size=CONTROL_MESSAGE_MAX, compress=False)
         await ws.prepare(request)
-        hello = await ws.receive_json(timeout=10)
+        try:
+            hello = parse_hello(parse_control(await ws.receive_str(timeout=10), "hello"))
+        except (ProtocolError, TypeError, TimeoutError) as error:
+            await ws.send_json({"type": "refused", "reason": f"not a replication hello: {error}"})
+            await ws.close()
+            return ws
         answer = self._answer_hello(hello)
         await ws.send_json(answer)
         if answer["type"] != "stream":
             await ws.close()
             return ws
-        link = FollowerLink(str(hello["name"]), ws, sent_lsn=hello["lsn"], applied_lsn=hello["lsn"])
+        link = FollowerLink(hello["name"], ws, sent_lsn=hello["lsn"], applied_lsn=hello["lsn"])
         previous = self.links.get(link.name)
         if previous is not None:
             await previous.ws.close(message=b"replaced by a new connection")
@@ -227,13 +249,19 @@ class Leader:
             await link.ws.send_json({"type": "heartbeat", "lsn": self._store().last_lsn})
 
     async def _receive_acks(self, link: FollowerLink) -> None:
+        """Count acknowledgements, each capped at the last LSN actually sent on this link:
+        a follower cannot acknowledge what it never received. A malformed message ends
+        the connection."""
         async for message in link.ws:
             if message.type is not WSMsgType.TEXT:
                 break
-            ack = orjson.loads(message.data)
-            if ack.get("type") == "ack":
-                link.acknowledged(int(ack["lsn"]))
-                self._release_waiters()
+            try:
+                lsn = lsn_field(parse_control(message.data, "ack"))
+            except ProtocolError as error:
+                log.warning("follower sent a malformed message", extra={"follower": link.name, "error": str(error)})
+                break
+            link.acknowledged(min(lsn, link.sent_lsn))
+            self._release_waiters()
 
     # ---- sync mode -------------------------------------------------------------------
 
@@ -285,22 +313,30 @@ class Leader:
     # ---- checkpoint ------------------------------------------------------------------
 
     async def checkpoint(self, request: web.Request) -> web.StreamResponse:
-        """A consistent copy of this node: a JSON manifest line, then each file's bytes."""
-        store = self._store()
-        directory = store.path.parent / f".{store.path.name}.checkpoint-{uuid.uuid4().hex}"
-        store.create_checkpoint(directory)
-        try:
-            files = sorted(p for p in directory.rglob("*") if p.is_file())
-            manifest = [[str(p.relative_to(directory)), p.stat().st_size] for p in files]
-            response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
-            await response.prepare(request)
-            await response.write(orjson.dumps({"files": manifest}) + b"\n")
-            for path in files:
-                await _send_file(response, path)
-            await response.write_eof()
-            return response
-        finally:
-            await asyncio.to_thread(shutil.rmtree, directory, True)
+        """A consistent copy of this node, in ``checkpoint``'s wire format; at most
+        ``checkpoints_at_once`` at a time, each removed as soon as its reader stalls."""
+        if self._checkpoint_slots.locked():
+            return web.json_response(
+                {"message": "too many checkpoints in progress; retry later"}, status=503, headers={"Retry-After": "5"}
+            )
+        async with self._checkpoint_slots:
+            store = self._store()
+            scratch = self.scratch_dir or store.path.parent
+            scratch.mkdir(parents=True, exist_ok=True)
+            directory = scratch / f".{store.path.name}.checkpoint-{uuid.uuid4().hex}"
+            store.create_checkpoint(directory)
+            try:
+                response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+                await response.prepare(request)
+                await checkpoint.send(response, checkpoint.checkpoint_files(directory), self.checkpoint_write_timeout)
+                return response
+            except TimeoutError:
+                log.warning("checkpoint reader stopped reading; connection dropped", extra={"remote": request.remote})
+                if request.transport is not None:
+                    request.transport.abort()
+                return response
+            finally:
+                await asyncio.to_thread(shutil.rmtree, directory, True)
 
     # ---- status ----------------------------------------------------------------------
 
@@ -323,12 +359,6 @@ class Leader:
             "sent_bytes": link.sent_bytes,
             "last_ack_at": link.last_ack_at,
         }
-
-
-async def _send_file(response: web.StreamResponse, path: Path) -> None:
-    with open(path, "rb") as source:
-        while chunk := await asyncio.to_thread(source.read, CHECKPOINT_CHUNK):
-            await response.write(chunk)
 
 
 def _bytes_behind(store: Store, applied_lsn: int, distance: int) -> int:

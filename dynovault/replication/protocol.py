@@ -10,11 +10,16 @@ Text messages are JSON objects with a ``type``:
 
 Binary messages are record frames: the leader's last LSN when the frame was cut, then
 ``(LSN, length, encoded LogRecord)`` entries in LSN order.
+
+Neither side trusts the other's messages further than they are checked here: text
+messages are small JSON objects of the expected shape, frames hold whole entries.
 """
 
 from __future__ import annotations
 
 import struct
+
+import orjson
 
 from dynovault.storage.replog import LogRecord
 
@@ -24,8 +29,51 @@ STATUS_PATH = "/replication/status"
 PROMOTE_PATH = "/admin/promote"
 FOLLOW_PATH = "/admin/follow"
 
+# Control messages are a few hundred bytes; a peer that sends more is not speaking the protocol.
+CONTROL_MESSAGE_MAX = 64 * 1024
+# The leader cuts a frame once it holds a megabyte of records, so a frame is at most that
+# plus one record (one item's change, an item being at most 400 KB).
+DATA_FRAME_MAX = 16 * 1024 * 1024
+NAME_MAX = 256
+
 _LEADER_LSN = struct.Struct(">Q")
 _ENTRY = struct.Struct(">QI")
+
+
+class ProtocolError(ValueError):
+    """A peer's message is not what the protocol allows."""
+
+
+def parse_control(data: str, *expected_types: str) -> dict:
+    """A text message as a JSON object whose ``type`` is one of ``expected_types``."""
+    if len(data) > CONTROL_MESSAGE_MAX:
+        raise ProtocolError(f"control message of {len(data)} characters")
+    try:
+        message = orjson.loads(data)
+    except orjson.JSONDecodeError as error:
+        raise ProtocolError(f"control message is not JSON: {error}") from None
+    if not isinstance(message, dict) or message.get("type") not in expected_types:
+        raise ProtocolError(f"unexpected control message (expected {', '.join(expected_types)})")
+    return message
+
+
+def lsn_field(message: dict, name: str = "lsn") -> int:
+    value = message.get(name)
+    if type(value) is not int or value < 0:
+        raise ProtocolError(f"'{name}' must be a non-negative integer")
+    return value
+
+
+def parse_hello(message: dict) -> dict:
+    """A follower's hello with every field of the type the leader relies on."""
+    name, cluster, epoch = message.get("name"), message.get("cluster"), message.get("epoch")
+    if not isinstance(name, str) or not 0 < len(name) <= NAME_MAX:
+        raise ProtocolError(f"'name' must be a string of 1 to {NAME_MAX} characters")
+    if cluster is not None and (not isinstance(cluster, str) or len(cluster) > NAME_MAX):
+        raise ProtocolError("'cluster' must be a string or null")
+    if type(epoch) is not int or epoch < 0:
+        raise ProtocolError("'epoch' must be a non-negative integer")
+    return {"type": "hello", "name": name, "cluster": cluster, "epoch": epoch, "lsn": lsn_field(message)}
 
 
 def encode_frame(leader_lsn: int, entries: list[tuple[int, bytes]]) -> bytes:
@@ -37,12 +85,18 @@ def encode_frame(leader_lsn: int, entries: list[tuple[int, bytes]]) -> bytes:
 
 
 def decode_frame(frame: bytes) -> tuple[int, list[tuple[int, LogRecord]]]:
+    if len(frame) < _LEADER_LSN.size:
+        raise ProtocolError("record frame shorter than its header")
     (leader_lsn,) = _LEADER_LSN.unpack_from(frame)
     pos = _LEADER_LSN.size
     records = []
     while pos < len(frame):
+        if pos + _ENTRY.size > len(frame):
+            raise ProtocolError("record frame ends inside an entry header")
         lsn, length = _ENTRY.unpack_from(frame, pos)
         pos += _ENTRY.size
+        if pos + length > len(frame):
+            raise ProtocolError("record frame ends inside a record")
         records.append((lsn, LogRecord.decode(frame[pos : pos + length])))
         pos += length
     return leader_lsn, records
