@@ -11,8 +11,8 @@ import orjson
 import pytest
 
 from bench.workloads import item
-from dynovault.storage.attributes import canonical_item
-from dynovault.storage.engine import KeySchema
+from dynovault.values.attributes import canonical_item
+from dynovault.storage.keycodec import KeyCodec
 from dynovault.storage.keycodec import encode_value
 
 STRING_KEY = "user#00012345"
@@ -31,19 +31,19 @@ def test_encode_key_attribute(benchmark, type_tag: str, value: str) -> None:
 
 
 def test_encode_hash_key(benchmark) -> None:
-    schema = KeySchema("pk", "S")
+    schema = KeyCodec("pk", "S")
     key = {"pk": {"S": STRING_KEY}}
     assert schema.decode(benchmark(schema.encode, key)) == key
 
 
 def test_encode_composite_key(benchmark) -> None:
-    schema = KeySchema("pk", "S", "sk", "N")
+    schema = KeyCodec("pk", "S", "sk", "N")
     key = {"pk": {"S": STRING_KEY}, "sk": {"N": "1700000000.125"}}
     assert schema.decode(benchmark(schema.encode, key)) == key
 
 
 def test_decode_composite_key(benchmark) -> None:
-    schema = KeySchema("pk", "S", "sk", "N")
+    schema = KeyCodec("pk", "S", "sk", "N")
     key = {"pk": {"S": STRING_KEY}, "sk": {"N": "1700000000.125"}}
     assert benchmark(schema.decode, schema.encode(key)) == key
 

@@ -11,8 +11,9 @@ import pytest
 
 from bench.workloads import BATCH_GET_KEYS, item
 from dynovault.api.reads import item_bytes, json_list
-from dynovault.storage.attributes import canonical_item
-from dynovault.storage.engine import ItemChange, KeySchema, Store, Table, stored_json, stored_value
+from dynovault.values.attributes import canonical_item
+from dynovault.storage.engine import ItemChange, Store, Table, stored_json, stored_value
+from dynovault.storage.keycodec import KeyCodec
 
 ITEMS = 10_000
 
@@ -26,7 +27,7 @@ def loaded(tmp_path_factory) -> tuple[Store, Table, list[bytes]]:
         "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
         "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
     })
-    schema = KeySchema("pk", "S")
+    schema = KeyCodec("pk", "S")
     keys = []
     for index in range(ITEMS):
         row, size = canonical_item(item(index))

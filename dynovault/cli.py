@@ -12,7 +12,7 @@ from aiohttp import web
 
 from dynovault import logs
 from dynovault.api.auth import authenticator_for
-from dynovault.api.node import Node
+from dynovault.node import Node
 from dynovault.api.server import build_app
 from dynovault.features import cli as features_cli
 from dynovault.replication import cli as replication_cli

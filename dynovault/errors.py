@@ -45,3 +45,31 @@ AccessDeniedException = _error("AccessDeniedException")
 RequestEntityTooLarge = _error("RequestEntityTooLarge", 413)
 InternalServerError = _error("InternalServerError", 500)
 ServiceUnavailable = _error("ServiceUnavailable", 503)
+
+
+# ---- refusals more than one layer words the same way -----------------------------------
+
+KEY_MISMATCH = "The provided key element does not match the schema"
+DUPLICATE_KEYS = "Provided list of item keys contains duplicates"
+
+
+def invalid(detail: str) -> ValidationException:
+    return ValidationException(f"One or more parameter values were invalid: {detail}")
+
+
+def empty_key_value(name: str, tag: str) -> ValidationException:
+    """A key attribute (in a key, an item or a key condition) holding an empty S or B."""
+    kind = "string" if tag == "S" else "binary"
+    return ValidationException(
+        "One or more parameter values are not valid. The AttributeValue for a key attribute "
+        f"cannot contain an empty {kind} value. Key: {name}"
+    )
+
+
+def mixed_parameters(legacy: list[str], expressions: list[str]) -> ValidationException:
+    """A request naming both legacy parameters and the expressions that replaced them."""
+    return ValidationException(
+        "Can not use both expression and non-expression parameters in the same request: "
+        f"Non-expression parameters: {{{', '.join(legacy)}}} "
+        f"Expression parameters: {{{', '.join(expressions)}}}"
+    )

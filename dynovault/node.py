@@ -1,4 +1,5 @@
-"""What every operation handler works with: the store and the node's identity."""
+"""A node: its store and its identity (region, account, address), which every layer
+above storage (the DynamoDB operations, replication, the feature layer) works with."""
 
 from __future__ import annotations
 

@@ -1,20 +1,54 @@
-"""Table descriptions as DynamoDB returns them, and the rules for key schemas and billing
-that CreateTable and UpdateTable share."""
+"""The table service: creating tables from a definition, table descriptions as DynamoDB
+returns them, and the key-schema and billing rules CreateTable and UpdateTable share.
+The DynamoDB operations and the feature layer both create tables through here."""
 
 from __future__ import annotations
 
 import time
 from typing import Any
 
-from dynovault.api.node import Node
-from dynovault.errors import ValidationException
-from dynovault.storage.attributes import invalid
+from dynovault.errors import ResourceInUseException, ValidationException, invalid
+from dynovault.node import Node, table_name
 from dynovault.storage.engine import Table
 
 # A partition key and at most one sort key (botocore's model no longer says so).
 MAX_KEY_ELEMENTS = 2
 # Kept in the catalog but not part of a TableDescription.
 _INTERNAL_FIELDS = ("Tags",)
+_UNSUPPORTED = (
+    "GlobalSecondaryIndexes",
+    "LocalSecondaryIndexes",
+    "StreamSpecification",
+    "SSESpecification",
+    "ResourcePolicy",
+)
+
+
+def create_table(node: Node, definition: dict) -> Table:
+    """Create a table from a CreateTable-shaped definition, checked by DynamoDB's rules;
+    it is ACTIVE at once (there is no CREATING phase to poll)."""
+    name = table_name(definition["TableName"])
+    for feature in _UNSUPPORTED:
+        if definition.get(feature):
+            raise ValidationException(f"{feature} is not supported by this server")
+    check_key_schema(definition["KeySchema"], definition["AttributeDefinitions"])
+    billing_mode = definition.get("BillingMode", "PROVISIONED")
+    throughput = throughput_of(definition, billing_mode)
+    if name in node.store.tables:
+        raise ResourceInUseException(f"Table already exists: {name}")
+    description = {
+        "TableName": name,
+        "AttributeDefinitions": definition["AttributeDefinitions"],
+        "KeySchema": definition["KeySchema"],
+        "CreationDateTime": time.time(),
+        "ProvisionedThroughput": throughput,
+        "BillingModeSummary": billing_summary(billing_mode),
+        "DeletionProtectionEnabled": bool(definition.get("DeletionProtectionEnabled", False)),
+        "Tags": definition.get("Tags", []),
+    }
+    if "TableClass" in definition:
+        description["TableClassSummary"] = {"TableClass": definition["TableClass"]}
+    return node.store.put_table(description)
 
 
 def describe(node: Node, table: Table, status: str = "ACTIVE") -> dict:

@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 
 from dynovault.errors import ValidationException
 from dynovault.storage import keycodec
-from dynovault.storage.attributes import canonical_item
-from dynovault.storage.engine import KeySchema
-from dynovault.storage.numbers import format_number, parse_number
+from dynovault.values.attributes import canonical_item
+from dynovault.storage.keycodec import KeyCodec
+from dynovault.values.numbers import format_number, parse_number
 from dynovault.storage.replog import LogRecord, RecordKind
 
 dynamo_numbers = st.builds(
@@ -62,14 +62,14 @@ def test_composite_keys_sort_by_partition_then_sort_key(pairs):
 
 @given(strings, dynamo_numbers)
 def test_key_round_trip(pk, sk):
-    schema = KeySchema("pk", "S", "sk", "N")
+    schema = KeyCodec("pk", "S", "sk", "N")
     key = {"pk": {"S": pk}, "sk": {"N": format_number(parse_number(str(sk)))}}
     assert schema.decode(schema.encode(key)) == key
 
 
 @given(binaries)
 def test_binary_key_round_trip(raw):
-    schema = KeySchema("id", "B")
+    schema = KeyCodec("id", "B")
     key = {"id": {"B": base64.b64encode(raw).decode()}}
     assert schema.decode(schema.encode(key)) == key
 

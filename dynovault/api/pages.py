@@ -11,12 +11,8 @@ from dataclasses import dataclass
 import orjson
 
 from dynovault.api.reads import with_members
-from dynovault.api.validation import (
-    check_key_paths,
-    consumed_capacity,
-    read_units,
-    validated_key,
-)
+from dynovault.api.capacity import consumed_capacity, read_units
+from dynovault.api.validation import check_key_paths
 from dynovault.errors import ValidationException
 from dynovault.expressions import (
     Compiled,
@@ -27,12 +23,13 @@ from dynovault.expressions import (
     projection_of_attributes,
 )
 from dynovault.expressions.legacy import filter_condition
-from dynovault.expressions.params import (
+from dynovault.api.request_expressions import (
     bind_all,
     expression_names,
     expression_values,
     refuse_mixed,
 )
+from dynovault.items import validated_key
 from dynovault.storage.engine import Table, stored_json, stored_size
 
 MAX_PAGE_BYTES = 1024 * 1024

@@ -14,7 +14,7 @@ from dynovault.expressions import (
     compile_projection,
     projection_of_attributes,
 )
-from dynovault.expressions.params import expression_names
+from dynovault.api.request_expressions import expression_names
 from dynovault.storage.engine import stored_json
 
 

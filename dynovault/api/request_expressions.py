@@ -23,7 +23,7 @@ from dynovault.expressions.compiled import (
 )
 from dynovault.expressions.legacy import expected_condition
 from dynovault.expressions.parser import Values
-from dynovault.storage.attributes import canonical_value
+from dynovault.values.attributes import canonical_value
 from dynovault.storage.engine import stored_json
 
 # Placeholder keys DynamoDB accepts: the sigil, then letters, digits and underscores.

@@ -18,7 +18,7 @@ from aiohttp import web
 
 from dynovault import metrics
 from dynovault.api.model import validate_request
-from dynovault.api.node import Node
+from dynovault.node import Node
 from dynovault.api.ops import Handler, load_operations
 from dynovault.errors import (
     DynamoError,

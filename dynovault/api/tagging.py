@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dynovault.api.node import Node
+from dynovault.node import Node
 from dynovault.errors import ResourceNotFoundException, ValidationException
 from dynovault.storage.engine import Table
 

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dynovault.errors import ValidationException
+from dynovault.errors import ValidationException, empty_key_value, invalid
 from dynovault.expressions import nodes
 from dynovault.expressions.compiled import ConditionExpression
-from dynovault.storage.attributes import invalid
-from dynovault.storage.engine import KeySchema
+from dynovault.values.keys import KeySchema
 
 _FLIPPED = {"=": "=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
 _FUNCTION_NAMES = {
@@ -136,8 +135,4 @@ def _check_type(value: dict, tag: str, name: str) -> None:
     if tag not in value:
         raise invalid("Condition parameter type does not match schema type")
     if tag in ("S", "B") and not value[tag]:
-        kind = "string" if tag == "S" else "binary"
-        raise ValidationException(
-            "One or more parameter values are not valid. The AttributeValue for a key attribute "
-            f"cannot contain an empty {kind} value. Key: {name}"
-        )
+        raise empty_key_value(name, tag)

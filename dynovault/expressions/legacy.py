@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from functools import reduce
 
-from dynovault.errors import ValidationException
+from dynovault.errors import ValidationException, invalid
 from dynovault.expressions import nodes
 from dynovault.expressions.compiled import ConditionExpression, UpdateExpression
-from dynovault.expressions.values import compare
-from dynovault.storage.attributes import canonical_value, invalid
+from dynovault.expressions.semantics import compare
+from dynovault.values.attributes import canonical_value
+from dynovault.values.types import SCALAR_TAGS, SET_TAGS, type_of
 
 _ARITY = {
     "EQ": 1, "NE": 1, "LE": 1, "LT": 1, "GE": 1, "GT": 1,
@@ -19,12 +20,11 @@ _ARITY = {
     "BETWEEN": 2,
 }
 _COMPARATORS = {"EQ": "=", "NE": "<>", "LE": "<=", "LT": "<", "GE": ">=", "GT": ">"}
-_SCALARS = ("S", "N", "B")
 # The AttributeValue types the ComparisonOperators other than EQ and NE (which compare
 # any type, lists and maps included) accept; NULL and NOT_NULL take none.
 _ALLOWED_TYPES = {
-    "LE": _SCALARS, "LT": _SCALARS, "GE": _SCALARS, "GT": _SCALARS, "BETWEEN": _SCALARS, "IN": _SCALARS,
-    "CONTAINS": _SCALARS, "NOT_CONTAINS": _SCALARS, "BEGINS_WITH": ("S", "B"),
+    "LE": SCALAR_TAGS, "LT": SCALAR_TAGS, "GE": SCALAR_TAGS, "GT": SCALAR_TAGS, "BETWEEN": SCALAR_TAGS,
+    "IN": SCALAR_TAGS, "CONTAINS": SCALAR_TAGS, "NOT_CONTAINS": SCALAR_TAGS, "BEGINS_WITH": ("S", "B"),
 }
 
 
@@ -34,7 +34,7 @@ def _literals(name: str, operator: str, values: list | None) -> list[nodes.Liter
     if (arity is not None and len(values) != arity) or (operator == "IN" and not values):
         raise invalid(f"Invalid number of argument(s) for the {operator} ComparisonOperator")
     literals = [nodes.Literal(canonical_value(v)[0]) for v in values]
-    tags = [next(iter(literal.value)) for literal in literals]
+    tags = [type_of(literal.value) for literal in literals]
     if len(set(tags)) > 1:
         raise invalid("AttributeValues inside AttributeValueList must be of same type")
     for tag in tags:
@@ -124,21 +124,20 @@ def attribute_updates(updates: dict) -> UpdateExpression:
         value = spec.get("Value")
         literal = nodes.Literal(canonical_value(value)[0]) if value is not None else None
         path = (name,)
+        tag = type_of(literal.value) if literal is not None else None
+        if literal is None and action != "DELETE":
+            raise invalid(f"Only DELETE action is allowed when no attribute value is specified: {name}")
         if action == "PUT":
-            if literal is None:
-                raise invalid(f"Only DELETE action is allowed when no attribute value is specified: {name}")
             actions.append(nodes.SetAction(path, literal))
         elif action == "DELETE":
             if literal is None:
                 actions.append(nodes.RemoveAction(path))
-            elif next(iter(literal.value)) not in ("SS", "NS", "BS"):
-                raise invalid("DELETE action with value is not supported for the type " + next(iter(literal.value)))
+            elif tag not in SET_TAGS:
+                raise invalid("DELETE action with value is not supported for the type " + tag)
             else:
                 actions.append(nodes.DeleteAction(path, literal))
         else:
-            if literal is None:
-                raise invalid(f"Only DELETE action is allowed when no attribute value is specified: {name}")
-            if next(iter(literal.value)) not in ("N", "SS", "NS", "BS", "L"):
-                raise invalid("ADD action is not supported for the type " + next(iter(literal.value)))
+            if tag != "N" and tag != "L" and tag not in SET_TAGS:
+                raise invalid("ADD action is not supported for the type " + tag)
             actions.append(nodes.AddAction(path, literal))
     return UpdateExpression(kind="UpdateExpression", names_used=frozenset(), values_used=(), rules=(), actions=tuple(actions))

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from dynovault.errors import ValidationException
-from dynovault.expressions import values as semantics
+from dynovault.expressions import semantics
+from dynovault.values.types import type_of
 from dynovault.expressions.paths import Item, Path, get_path
 
 Values = dict[str, dict[str, Any]]
@@ -158,7 +159,7 @@ class AttributeType:
     def test(self, item: Item, values: Values) -> bool:
         value = self.path.resolve(item, values)
         wanted = self.type_name.resolve(item, values)
-        return value is not None and wanted is not None and semantics.type_of(value) == wanted.get("S")
+        return value is not None and wanted is not None and type_of(value) == wanted.get("S")
 
 
 @dataclass(frozen=True, slots=True)

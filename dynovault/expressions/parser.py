@@ -25,7 +25,8 @@ from dynovault.expressions.tokens import (
     Token,
     tokenize,
 )
-from dynovault.expressions.values import TYPE_WORDS, compare, describe, type_of
+from dynovault.expressions.semantics import compare, describe
+from dynovault.values.types import SET_TAGS, TYPE_WORDS, type_of
 
 COMPARATORS = frozenset({"=", "<>", "<", "<=", ">", ">="})
 ORDERING_COMPARATORS = frozenset({"<", "<=", ">", ">="})
@@ -520,13 +521,13 @@ class Parser:
     def _add_action(self) -> nodes.AddAction:
         path = self.path()
         value = self._value()
-        self._type_rule(value, "ADD", lambda tag: tag == "N" or tag in ("SS", "NS", "BS"), words=True)
+        self._type_rule(value, "ADD", lambda tag: tag == "N" or tag in SET_TAGS, words=True)
         return nodes.AddAction(path, value)
 
     def _delete_action(self) -> nodes.DeleteAction:
         path = self.path()
         value = self._value()
-        self._type_rule(value, "DELETE", lambda tag: tag in ("SS", "NS", "BS"), words=True)
+        self._type_rule(value, "DELETE", lambda tag: tag in SET_TAGS, words=True)
         return nodes.DeleteAction(path, value)
 
     def _set_value(self) -> nodes.Operand:

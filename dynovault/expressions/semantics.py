@@ -12,38 +12,19 @@ from decimal import Context, Decimal
 from typing import Any
 
 from dynovault.errors import ValidationException
-from dynovault.storage.numbers import (
+from dynovault.values.numbers import (
     MAX_DIGITS,
     OVERFLOW,
     check_number,
     format_number,
     significant_digits,
 )
+from dynovault.values.types import SET_MEMBER_TAG, SET_TAGS
 
 AttributeValue = dict[str, Any]
 
 # Exact for any two in-range numbers, so a sum DynamoDB cannot store is refused, not rounded.
 _EXACT = Context(prec=300, Emax=999, Emin=-999)
-
-SET_TAGS = frozenset({"SS", "NS", "BS"})
-ORDERED_TAGS = frozenset({"S", "N", "B"})
-SET_MEMBER_TAG = {"SS": "S", "NS": "N", "BS": "B"}
-TYPE_WORDS = {
-    "S": "STRING",
-    "N": "NUMBER",
-    "B": "BINARY",
-    "BOOL": "BOOLEAN",
-    "NULL": "NULL",
-    "M": "MAP",
-    "L": "LIST",
-    "SS": "STRING_SET",
-    "NS": "NUMBER_SET",
-    "BS": "BINARY_SET",
-}
-
-
-def type_of(value: AttributeValue) -> str:
-    return next(iter(value))
 
 
 def equal(left: AttributeValue | None, right: AttributeValue | None) -> bool:

@@ -14,7 +14,8 @@ from dynovault.expressions.paths import (
     require_parent,
     set_path,
 )
-from dynovault.expressions.values import SET_TAGS, add_numbers
+from dynovault.expressions.semantics import add_numbers
+from dynovault.values.types import SET_TAGS
 
 
 def apply_actions(

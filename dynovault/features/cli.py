@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from dynovault.api.node import Node
+from dynovault.node import Node
 
 if TYPE_CHECKING:
     from dynovault.features.definitions import FeatureView

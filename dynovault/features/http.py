@@ -15,7 +15,7 @@ import aiohttp
 import orjson
 from aiohttp import web
 
-from dynovault.api.node import Node
+from dynovault.node import Node
 from dynovault.errors import DynamoError
 from dynovault.features.definitions import (
     DefinitionError,

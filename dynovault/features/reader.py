@@ -21,8 +21,8 @@ from aiohttp import web
 from rocksdict import AccessType, Options, Rdict
 
 from dynovault import logs, metrics
-from dynovault.api.node import Node
-from dynovault.storage.engine import CATALOG_CF, Table, column_family_of, key_schema_of
+from dynovault.node import Node
+from dynovault.storage.engine import CATALOG_CF, STATS_CF, Table, open_table
 
 log = logging.getLogger(__name__)
 KEEP_UP_KEY = web.AppKey("keep_up", asyncio.Task)
@@ -48,24 +48,17 @@ class SecondaryStore:
             column_families={name: Options(raw_mode=True) for name in names},
             access_type=AccessType.secondary(str(self.scratch)),
         )
-        self._families = set(names)
         self._load_catalog()
 
     def _load_catalog(self) -> bool:
         """Read the table catalog; False when a table's column family is not open yet."""
         tables = {}
+        stats = self.db.get_column_family(STATS_CF)
         for name, raw in self.db.get_column_family(CATALOG_CF).items():
-            description = orjson.loads(raw)
-            family = column_family_of(description)
-            if family not in self._families:
+            table = open_table(self.db, orjson.loads(raw), stats)
+            if table is None:
                 return False
-            tables[name.decode()] = Table(
-                description=description,
-                schema=key_schema_of(description),
-                data=self.db.get_column_family(family),
-                handle=None,
-                column_family=family,
-            )
+            tables[name.decode()] = table
         self.tables = tables
         return True
 

@@ -18,8 +18,8 @@ from typing import Any
 
 import orjson
 
-from dynovault.api.node import Node
-from dynovault.api.validation import store_form, validated_item
+from dynovault.node import Node
+from dynovault.items import store_form, validated_item
 from dynovault.features import freshness
 from dynovault.features import values as feast_values
 from dynovault.features.definitions import FeatureView

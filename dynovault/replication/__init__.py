@@ -15,7 +15,7 @@ from __future__ import annotations
 import orjson
 from aiohttp import web
 
-from dynovault.api.node import Node
+from dynovault.node import Node
 from dynovault.replication import protocol
 from dynovault.replication.config import ReplicationConfig, Role
 from dynovault.replication.metrics import COLLECTOR

@@ -14,7 +14,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from dynovault.api.node import Node
+from dynovault.node import Node
 from dynovault.api.ops import Handler
 from dynovault.errors import ServiceUnavailable
 from dynovault.replication import history as history_store

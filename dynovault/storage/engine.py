@@ -14,13 +14,13 @@ import struct
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
 from rocksdict import Checkpoint, Options, Rdict, WriteBatch, WriteOptions
 
-from dynovault.storage import keycodec
+from dynovault.storage.keycodec import KeyCodec
 from dynovault.storage.replog import LSN, LogRecord, RecordKind, lsn_key
 
 log = logging.getLogger(__name__)
@@ -47,43 +47,17 @@ def stored_size(value: bytes) -> int:
     return _SIZE_PREFIX.unpack_from(value)[0]
 
 
-@dataclass(frozen=True, slots=True)
-class KeySchema:
-    hash_name: str
-    hash_type: str
-    range_name: str | None = None
-    range_type: str | None = None
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        return (self.hash_name,) if self.range_name is None else (self.hash_name, self.range_name)
-
-    def encode(self, key: dict) -> bytes:
-        """Storage key for an item or key whose key attributes are already validated."""
-        prefix = keycodec.partition_prefix(self.hash_type, key[self.hash_name][self.hash_type])
-        if self.range_name is None:
-            return prefix
-        return prefix + keycodec.encode_value(self.range_type, key[self.range_name][self.range_type])
-
-    def decode(self, data: bytes) -> dict:
-        value, pos = keycodec.decode_value(self.hash_type, data, keycodec.HASH_BYTES)
-        key = {self.hash_name: {self.hash_type: value}}
-        if self.range_name is not None:
-            key[self.range_name] = {self.range_type: keycodec.decode_value(self.range_type, data, pos)[0]}
-        return key
-
-
 @dataclass(slots=True)
 class Table:
     """A live table: its description (as DynamoDB would describe it) and its data."""
 
     description: dict
-    schema: KeySchema
+    schema: KeyCodec
     data: Rdict
-    handle: object
+    cf_handle: object
+    column_family: str
     item_count: int = 0
     size_bytes: int = 0
-    column_family: str = field(default="")
 
     @property
     def name(self) -> str:
@@ -95,12 +69,24 @@ def column_family_of(description: dict) -> str:
     return "t_" + description["TableId"].replace("-", "")
 
 
-def key_schema_of(description: dict) -> KeySchema:
-    types = {d["AttributeName"]: d["AttributeType"] for d in description["AttributeDefinitions"]}
-    names = {k["KeyType"]: k["AttributeName"] for k in description["KeySchema"]}
-    range_name = names.get("RANGE")
-    return KeySchema(
-        names["HASH"], types[names["HASH"]], range_name, types[range_name] if range_name else None
+def open_table(db: Rdict, description: dict, stats: Rdict) -> Table | None:
+    """The live table a catalog description names in ``db``, with its statistics; None
+    when its column family is not open (a secondary instance opened before it existed)."""
+    family = column_family_of(description)
+    try:
+        data = db.get_column_family(family)
+    except Exception:
+        return None
+    raw_stats = stats.get(family.encode())
+    count, size = _STATS.unpack(raw_stats) if raw_stats else (0, 0)
+    return Table(
+        description=description,
+        schema=KeyCodec.of(description),
+        data=data,
+        cf_handle=db.get_column_family_handle(family),
+        column_family=family,
+        item_count=count,
+        size_bytes=size,
     )
 
 
@@ -168,22 +154,11 @@ class Store:
             self.db.drop_column_family(orphan)
 
     def _open_table(self, description: dict) -> Table:
-        cf_name = column_family_of(description)
-        try:
-            data = self.db.get_column_family(cf_name)
-        except Exception:
-            data = self.db.create_column_family(cf_name, Options(raw_mode=True))
-        stats = self._stats.get(cf_name.encode())
-        count, size = _STATS.unpack(stats) if stats else (0, 0)
-        return Table(
-            description=description,
-            schema=key_schema_of(description),
-            data=data,
-            handle=self.db.get_column_family_handle(cf_name),
-            item_count=count,
-            size_bytes=size,
-            column_family=cf_name,
-        )
+        table = open_table(self.db, description, self._stats)
+        if table is None:
+            self.db.create_column_family(column_family_of(description), Options(raw_mode=True))
+            table = open_table(self.db, description, self._stats)
+        return table
 
     def close(self) -> None:
         self.db.close()
@@ -250,10 +225,10 @@ class Store:
         slot = (table.column_family, change.key)
         old = pending[slot][1] if slot in pending else table.data.get(change.key)
         if change.value is None:
-            batch.delete(change.key, table.handle)
+            batch.delete(change.key, table.cf_handle)
             record = LogRecord(RecordKind.DELETE_ITEM, commit_time_us, table.name, change.key)
         else:
-            batch.put(change.key, change.value, table.handle)
+            batch.put(change.key, change.value, table.cf_handle)
             record = LogRecord(RecordKind.PUT_ITEM, commit_time_us, table.name, change.key, change.value)
         self._log(batch, record)
         self._account(table, old, change.value)

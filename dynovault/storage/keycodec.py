@@ -15,9 +15,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import struct
+from dataclasses import dataclass
 from decimal import Decimal
 
-from dynovault.storage.numbers import DECIMAL_CONTEXT, format_number, parse_number
+from dynovault.values.keys import KeySchema
+from dynovault.values.numbers import DECIMAL_CONTEXT, format_number, parse_number
 
 HASH_BYTES = 8
 _NEGATIVE, _ZERO, _POSITIVE = 0x01, 0x02, 0x03
@@ -98,3 +100,22 @@ def partition_hash(encoded_partition: bytes) -> bytes:
 def partition_prefix(type_tag: str, value: str) -> bytes:
     encoded = encode_value(type_tag, value)
     return partition_hash(encoded) + encoded
+
+
+@dataclass(frozen=True, slots=True)
+class KeyCodec(KeySchema):
+    """A key schema that also turns keys into storage keys and back."""
+
+    def encode(self, key: dict) -> bytes:
+        """Storage key for an item or key whose key attributes are already validated."""
+        prefix = partition_prefix(self.hash_type, key[self.hash_name][self.hash_type])
+        if self.range_name is None:
+            return prefix
+        return prefix + encode_value(self.range_type, key[self.range_name][self.range_type])
+
+    def decode(self, data: bytes) -> dict:
+        value, pos = decode_value(self.hash_type, data, HASH_BYTES)
+        key = {self.hash_name: {self.hash_type: value}}
+        if self.range_name is not None:
+            key[self.range_name] = {self.range_type: decode_value(self.range_type, data, pos)[0]}
+        return key

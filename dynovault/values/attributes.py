@@ -8,25 +8,19 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from typing import Any
 
-import orjson
-
-from dynovault.errors import SerializationException, ValidationException
-from dynovault.storage.numbers import format_number, number_size, parse_number
+from dynovault.errors import SerializationException, ValidationException, invalid
+from dynovault.values.numbers import format_number, number_size, parse_number
+from dynovault.values.types import SET_NAMES, TYPE_TAGS
 
 MAX_ITEM_SIZE = 400 * 1024
 # Levels of a document, the top-level attribute's value being the first.
 MAX_NESTING_DEPTH = 32
-TYPE_TAGS = frozenset({"S", "N", "B", "BOOL", "NULL", "M", "L", "SS", "NS", "BS"})
-_SET_NAMES = {"SS": "string", "NS": "number", "BS": "binary"}
 
 AttributeValue = dict[str, Any]
 Item = dict[str, AttributeValue]
-
-
-def invalid(detail: str) -> ValidationException:
-    return ValidationException(f"One or more parameter values were invalid: {detail}")
 
 
 def decode_binary(value: Any) -> bytes:
@@ -108,7 +102,7 @@ def _canonical_set(tag: str, members: Any) -> tuple[AttributeValue, int]:
     if not isinstance(members, list):
         raise SerializationException(f"Unexpected value type in payload: {tag} must be a list")
     if not members:
-        raise invalid(f"An {_SET_NAMES[tag]} set  may not be empty")
+        raise invalid(f"An {SET_NAMES[tag]} set  may not be empty")
     if tag == "SS":
         if not all(isinstance(m, str) for m in members):
             raise SerializationException("Unexpected value type in payload: SS members must be strings")
@@ -146,7 +140,7 @@ def _duplicates(tag: str, members: list[str], identities: list) -> ValidationExc
             listing = [taken[key] for key in sorted(taken)] + [member] + members[index + 1 :]
             break
         taken[identity] = member
-    quoted = [orjson.dumps(member).decode() for member in listing]
+    quoted = [json.dumps(member, ensure_ascii=False) for member in listing]
     if tag == "BS":
         return invalid(f"Input collection [{','.join(quoted)}]of type BS contains duplicates.")
     return invalid(f"Input collection [{', '.join(quoted)}] contains duplicates.")

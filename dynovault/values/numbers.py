@@ -67,10 +67,6 @@ def format_number(value: Decimal) -> str:
     return format(value, "f")
 
 
-def canonical_number_text(text: str) -> str:
-    return format_number(parse_number(text))
-
-
 def number_size(value: Decimal) -> int:
     """Bytes a number counts for in DynamoDB's item-size rules: one, plus one per pair of
     digits aligned on the decimal point (so ``1.5`` costs a pair more than ``15``), plus

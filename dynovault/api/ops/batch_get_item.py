@@ -10,20 +10,16 @@ from typing import NamedTuple
 
 import orjson
 
-from dynovault.api.node import Node
+from dynovault.node import Node
 from dynovault.api.reads import item_bytes, json_list, projection_for, with_members
-from dynovault.api.validation import (
-    check_key_paths,
-    consumed_capacity,
-    read_units,
-    validated_key,
-)
-from dynovault.errors import ValidationException
+from dynovault.api.capacity import consumed_capacity, read_units
+from dynovault.api.validation import check_key_paths
+from dynovault.errors import DUPLICATE_KEYS, ValidationException
+from dynovault.items import validated_key
 from dynovault.storage.engine import Table, stored_size
 
 MAX_KEYS = 100
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024
-_DUPLICATES = "Provided list of item keys contains duplicates"
 
 
 async def handle(request: dict, node: Node) -> bytes:
@@ -77,5 +73,5 @@ def _plan(node: Node, name: str, spec: dict) -> _Plan:
     table = node.table(name)
     keys = [validated_key(table, key) for key in spec["Keys"]]
     if len({storage_key for _, storage_key in keys}) != len(keys):
-        raise ValidationException(_DUPLICATES)
+        raise ValidationException(DUPLICATE_KEYS)
     return _Plan(name, table, spec, keys)

@@ -5,15 +5,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from dynovault.api.node import Node
-from dynovault.api.validation import (
-    consumed_capacity,
-    store_form,
-    validated_item,
-    validated_key,
-    write_units,
-)
-from dynovault.errors import ValidationException
+from dynovault.node import Node
+from dynovault.api.capacity import consumed_capacity, write_units
+from dynovault.errors import DUPLICATE_KEYS, ValidationException
+from dynovault.items import store_form, validated_item, validated_key
 from dynovault.storage.engine import ItemChange, Table, stored_size
 
 MAX_REQUESTS = 25
@@ -44,7 +39,7 @@ def _changes(node: Node, request_items: dict) -> tuple[list[ItemChange], list[in
             change, size = _change(table, write_request)
             # Keyed by the table itself: one table may be named by its name and its ARN.
             if (table.name, change.key) in seen:
-                raise ValidationException("Provided list of item keys contains duplicates")
+                raise ValidationException(DUPLICATE_KEYS)
             seen.add((table.name, change.key))
             changes.append(change)
             sizes.append(size)

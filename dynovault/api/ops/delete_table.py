@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dynovault.api.node import Node, table_name
-from dynovault.api.tables import describe
+from dynovault.node import Node, table_name
+from dynovault.tables import describe
 from dynovault.errors import ResourceNotFoundException, ValidationException
 
 

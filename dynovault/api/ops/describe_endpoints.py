@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dynovault.api.node import Node
+from dynovault.node import Node
 
 CACHE_PERIOD_MINUTES = 1440
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import bisect
 
-from dynovault.api.node import Node
+from dynovault.node import Node
 
 
 async def handle(request: dict, node: Node) -> dict:

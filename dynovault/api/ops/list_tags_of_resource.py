@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dynovault.api.node import Node
+from dynovault.node import Node
 from dynovault.api.tagging import tagged_table
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dynovault.api.node import Node
-from dynovault.api.validation import check_return_values, store_form, validated_item
+from dynovault.node import Node
+from dynovault.api.validation import check_return_values
 from dynovault.api.writes import commit_single
-from dynovault.expressions.params import write_guard
+from dynovault.items import store_form, validated_item
+from dynovault.api.request_expressions import write_guard
 from dynovault.storage.engine import ItemChange
 
 

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import base64
 
-from dynovault.api.node import Node
+from dynovault.node import Node
 from dynovault.api.pages import check_plan, read_page, read_plan, start_key
 from dynovault.errors import ValidationException
 from dynovault.expressions import ConditionExpression, compile_condition
 from dynovault.expressions.keys import KeyCondition, key_condition
 from dynovault.expressions.legacy import filter_condition
-from dynovault.expressions.params import expression_names
-from dynovault.expressions.values import begins_with, compare
+from dynovault.api.request_expressions import expression_names
+from dynovault.expressions.semantics import begins_with, compare
 from dynovault.storage import keycodec
-from dynovault.storage.engine import KeySchema
+from dynovault.storage.keycodec import KeyCodec
 
 
 def after_prefix(prefix: bytes) -> bytes | None:
@@ -35,7 +35,7 @@ def _key_condition_expression(request: dict) -> ConditionExpression:
     raise ValidationException("Either the KeyConditions or KeyConditionExpression parameter must be specified in the request.")
 
 
-def key_range(schema: KeySchema, condition: KeyCondition, partition: bytes) -> tuple[bytes, bytes | None]:
+def key_range(schema: KeyCodec, condition: KeyCondition, partition: bytes) -> tuple[bytes, bytes | None]:
     """The storage keys ``[start, end)`` that hold exactly the items the condition selects
     within the partition whose key prefix is ``partition``."""
     partition_end = after_prefix(partition)
@@ -68,7 +68,7 @@ def _sort_key_matches(condition: KeyCondition, value: dict) -> bool:
     return compare(operator, value, operands[0])
 
 
-def _check_start_key(schema: KeySchema, condition: KeyCondition, start: dict, in_partition: bool) -> None:
+def _check_start_key(schema: KeyCodec, condition: KeyCondition, start: dict, in_partition: bool) -> None:
     """DynamoDB's refusals of an ExclusiveStartKey the key condition cannot reach."""
     if condition.sort_operator is None:
         if not in_partition:

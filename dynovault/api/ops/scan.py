@@ -4,7 +4,7 @@ starts with, so segments split the keyspace evenly and never overlap."""
 
 from __future__ import annotations
 
-from dynovault.api.node import Node
+from dynovault.node import Node
 from dynovault.api.pages import check_plan, read_page, read_plan, start_key
 from dynovault.errors import ValidationException
 from dynovault.storage.keycodec import HASH_BYTES

@@ -5,17 +5,11 @@ from __future__ import annotations
 
 import orjson
 
-from dynovault.api.node import Node
+from dynovault.node import Node
 from dynovault.api.reads import with_members
-from dynovault.api.validation import (
-    MAX_ITEM_SIZE,
-    check_return_values,
-    consumed_capacity,
-    store_form,
-    validated_key,
-    write_units,
-)
-from dynovault.errors import ValidationException
+from dynovault.api.capacity import consumed_capacity, write_units
+from dynovault.api.validation import check_return_values
+from dynovault.errors import invalid
 from dynovault.expressions import UpdateExpression, compile_update
 from dynovault.expressions.legacy import attribute_updates
 from dynovault.expressions.nodes import (
@@ -24,7 +18,7 @@ from dynovault.expressions.nodes import (
     DeleteAction,
     RemoveAction,
 )
-from dynovault.expressions.params import (
+from dynovault.api.request_expressions import (
     bind_all,
     condition_of,
     expression_names,
@@ -34,7 +28,8 @@ from dynovault.expressions.params import (
 )
 from dynovault.expressions.paths import Item, project
 from dynovault.expressions.update import apply_actions
-from dynovault.storage.attributes import canonical_item, invalid
+from dynovault.items import check_item_size, store_form, validated_key
+from dynovault.values.attributes import canonical_item
 from dynovault.storage.engine import ItemChange, Table, stored_json, stored_size
 
 RETURN_VALUES = ("NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW")
@@ -99,8 +94,7 @@ async def handle(request: dict, node: Node) -> bytes:
         wrong_type = LEGACY_WRONG_TYPE if request.get("AttributeUpdates") is not None else WRONG_OPERAND_TYPE
         apply_actions(update.actions, old or {}, new, values, wrong_type)
     new, size = canonical_item(new)
-    if size > MAX_ITEM_SIZE:
-        raise ValidationException("Item size to update has exceeded the maximum allowed size")
+    check_item_size(size, "Item size to update has exceeded the maximum allowed size")
     if stored is None and _only_removes(update):
         # Taking attributes away from an item that is not there creates no item.
         return with_members(b"{}", ConsumedCapacity=consumed_capacity(request, table.name, write_units(0)))

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dynovault.api.node import Node
-from dynovault.api.tables import billing_summary, describe, throughput_of
+from dynovault.node import Node
+from dynovault.tables import billing_summary, describe, throughput_of
 from dynovault.errors import ValidationException
 
 _UNSUPPORTED = ("AttributeDefinitions", "GlobalSecondaryIndexUpdates", "StreamSpecification",
