@@ -12,11 +12,9 @@ from aiohttp import web
 
 from dynovault import logs
 from dynovault.api.auth import authenticator_for
-from dynovault.node import Node
-from dynovault.api.server import build_app
+from dynovault.app import NodeSettings, serving_app
 from dynovault.features import cli as features_cli
 from dynovault.replication import cli as replication_cli
-from dynovault.storage.engine import Store
 
 
 def _serve_parser(commands: argparse._SubParsersAction) -> None:
@@ -43,11 +41,17 @@ def _serve_parser(commands: argparse._SubParsersAction) -> None:
 
 def serve_command(args: argparse.Namespace) -> int:
     logs.configure(args.log_level)
-    store = Store(args.data_dir, sync=args.fsync)
-    node = Node(store, region=args.region, address=f"{args.host}:{args.port}")
-    app = build_app(node, authenticator_for(args.credentials_file), replication_cli.config_from(args))
-    features_cli.attach(app, node, args)
-    app.on_cleanup.append(lambda _app: _close(node))
+    app = serving_app(
+        NodeSettings(
+            data_dir=args.data_dir,
+            fsync=args.fsync,
+            region=args.region,
+            address=f"{args.host}:{args.port}",
+            features=features_cli.definitions_path(args),
+            replication=replication_cli.config_from(args),
+            authenticate=authenticator_for(args.credentials_file),
+        )
+    )
     print(
         f"dynovault listening on http://{args.host}:{args.port} (data: {args.data_dir})",
         file=sys.stderr,
@@ -59,10 +63,6 @@ def serve_command(args: argparse.Namespace) -> int:
     gc.freeze()
     web.run_app(app, host=args.host, port=args.port, print=None, access_log=None, loop=uvloop.new_event_loop())
     return 0
-
-
-async def _close(node: Node) -> None:
-    node.store.close()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,14 +11,12 @@ import itertools
 import logging
 import uuid
 import zlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 import orjson
 from aiohttp import web
 
-from dynovault import metrics
 from dynovault.api.model import validate_request
-from dynovault.node import Node
 from dynovault.api.ops import Handler, load_operations
 from dynovault.errors import (
     DynamoError,
@@ -27,8 +25,8 @@ from dynovault.errors import (
     SerializationException,
     UnknownOperationException,
 )
-from dynovault.replication import ReplicationConfig
-from dynovault.replication import install as install_replication
+from dynovault.guard import Forwardable, Guard, LeaderAnswer, run_here
+from dynovault.node import Node
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +36,6 @@ CONTENT_TYPE = "application/x-amz-json-1.0"
 MAX_REQUEST_BYTES = 16 * 1024 * 1024
 
 Authenticator = Callable[[web.Request, bytes], None]
-# Decides where a validated request runs (here, forwarded to the leader, or here and held
-# until replicas acknowledged it): (operation, payload, request, body, handler) -> result.
-Gate = Callable[[str, dict, web.Request, bytes, Handler], Awaitable[dict | bytes]]
 NODE_KEY = web.AppKey("node", Node)
 # A random per-process prefix and a counter: as unique as a uuid4 per answer, at a tenth
 # of its cost on the hot path.
@@ -98,11 +93,11 @@ async def _read_body(request: web.Request) -> bytes:
 class Dispatcher:
     """Routes a DynamoDB request to its operation handler and shapes every outcome."""
 
-    def __init__(self, node: Node, authenticate: Authenticator | None = None, gate: Gate | None = None) -> None:
+    def __init__(self, node: Node, authenticate: Authenticator | None = None, guard: Guard = run_here) -> None:
         self.node = node
         self.handlers: dict[str, Handler] = load_operations()
         self.authenticate = authenticate
-        self.gate = gate
+        self.guard = guard
 
     async def __call__(self, request: web.Request) -> web.Response:
         try:
@@ -130,10 +125,13 @@ class Dispatcher:
         if self.authenticate is not None:
             self.authenticate(request, body)
         validate_request(operation, payload)
-        if self.gate is None:
-            result = await handler(payload, self.node)
-        else:
-            result = await self.gate(operation, payload, request, body, handler)
+        result = await self.guard(
+            operation, payload, lambda: handler(payload, self.node), Forwardable(request.path, request.headers, body)
+        )
+        if isinstance(result, LeaderAnswer):
+            if result.status != 200:
+                raise DynamoError.from_answer(result.status, result.body)
+            return result.body
         return result if isinstance(result, bytes) else orjson.dumps(result)
 
     def _handler(self, target: str) -> tuple[str, Handler]:
@@ -152,20 +150,18 @@ async def health(request: web.Request) -> web.Response:
     )
 
 
-def build_app(
-    node: Node, authenticate: Authenticator | None = None, replication: ReplicationConfig | None = None
-) -> web.Application:
+def build_app(node: Node, authenticate: Authenticator | None = None, guard: Guard = run_here) -> web.Application:
+    """The application with the DynamoDB endpoint and ``/health``; the composition root
+    adds the other layers' routes to it."""
     # Bodies are read as sent: no DynamoDB client compresses requests, and aiohttp's own
     # decoding errors would be answered as plain text before any handler could shape them.
     app = web.Application(client_max_size=MAX_REQUEST_BYTES, handler_args={"auto_decompress": False})
     app[NODE_KEY] = node
-    replicator = install_replication(app, node, replication)
-    dispatcher = Dispatcher(node, authenticate, replicator.gate)
+    dispatcher = Dispatcher(node, authenticate, guard)
     # The bound coroutine method: aiohttp wraps any other callable in a deprecated shim
     # that costs a coroutine frame per request.
     app.router.add_post("/", dispatcher.__call__)
     app.router.add_get("/health", health)
-    metrics.add_routes(app)
     return app
 
 

@@ -8,10 +8,6 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from aiohttp import web
-
-from dynovault.node import Node
-
 if TYPE_CHECKING:
     from dynovault.features.definitions import FeatureView
     from dynovault.features.ingest import IngestReport
@@ -28,11 +24,9 @@ def add_serve_options(serve: argparse.ArgumentParser) -> None:
     )
 
 
-def attach(app: web.Application, node: Node, args: argparse.Namespace) -> None:
-    """Add the feature routes to the server being built by ``dynovault serve``."""
-    from dynovault.features.http import add_routes
-
-    add_routes(app, node, args.features or Path(args.data_dir) / DEFINITIONS_FILE)
+def definitions_path(args: argparse.Namespace) -> Path:
+    """The definition file ``dynovault serve`` serves features from."""
+    return args.features or Path(args.data_dir) / DEFINITIONS_FILE
 
 
 def register(commands: argparse._SubParsersAction) -> None:

@@ -11,12 +11,12 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-import aiohttp
 import orjson
 from aiohttp import web
 
-from dynovault.node import Node
 from dynovault.errors import DynamoError
+from dynovault.guard import Forwardable, Guard, LeaderAnswer, run_here
+from dynovault.node import Node
 from dynovault.features.definitions import (
     DefinitionError,
     Definitions,
@@ -30,7 +30,6 @@ from dynovault.features.writes import (
     feature_rows,
     write_rows,
 )
-from dynovault.replication import REPLICATOR_KEY, Role
 
 log = logging.getLogger(__name__)
 
@@ -123,42 +122,19 @@ def _rows(view: FeatureView, df: object) -> list:
         raise FeatureRequestError(str(error)) from None
 
 
-def _leader_only(handler: Handler) -> Handler:
-    """Writes belong to the leader: a follower hands the request to its leader unchanged,
-    a fenced former leader refuses, and with synchronous replication the answer waits
-    until enough followers have the rows."""
+def _placed(operation: str, guard: Guard, handler: Handler) -> Handler:
+    """Writes belong to the leader: the guard runs the handler here, hands the request to
+    the leader unchanged (a follower), refuses (a fenced former leader), or holds the
+    answer until enough followers have the rows (synchronous replication)."""
 
-    async def leader_only(request: web.Request) -> web.Response:
-        replicator = request.app.get(REPLICATOR_KEY)
-        if replicator is None:
-            return await handler(request)
-        if replicator.role is Role.FOLLOWER:
-            return await _forward(replicator, request)
-        if replicator.fenced_by_epoch is not None:
-            raise FeatureRequestError(
-                f"this node is no longer the leader (a node was promoted under epoch {replicator.fenced_by_epoch})", 503
-            )
-        before = replicator.node.store.last_lsn
-        response = await handler(request)
-        if replicator.config.sync_replicas and replicator.node.store.last_lsn > before:
-            await replicator.leader.wait_replicated(replicator.node.store.last_lsn)
-        return response
+    async def placed(request: web.Request) -> web.Response:
+        forwardable = Forwardable(request.path, request.headers, await request.read())
+        result = await guard(operation, {}, lambda: handler(request), forwardable)
+        if isinstance(result, LeaderAnswer):
+            return web.Response(body=result.body, status=result.status, content_type=JSON)
+        return result
 
-    return leader_only
-
-
-async def _forward(replicator, request: web.Request) -> web.Response:
-    body = await request.read()
-    try:
-        async with replicator.session.post(replicator.leader_url + request.path, data=body,
-                                           headers={"Content-Type": JSON}) as reply:
-            return web.Response(body=await reply.read(), status=reply.status, content_type=JSON)
-    except (aiohttp.ClientError, OSError, TimeoutError) as error:
-        raise FeatureRequestError(
-            f"this node is a read replica and could not reach its leader at {replicator.leader_url} "
-            f"({type(error).__name__})",
-            503,
-        ) from None
+    return placed
 
 
 def _guarded(handler: Handler) -> Handler:
@@ -182,11 +158,17 @@ def _guarded(handler: Handler) -> Handler:
     return guarded
 
 
-def add_routes(app: web.Application, node: Node, definitions_path: Path, writable: bool = True) -> FeatureLayer:
-    """Serving, and unless ``writable`` is False (a read-only reader process), the write lanes."""
+def add_routes(
+    app: web.Application, node: Node, definitions_path: Path, guard: Guard = run_here, writable: bool = True
+) -> FeatureLayer:
+    """Serving, and unless ``writable`` is False (a read-only reader process), the write
+    lanes, each run where ``guard`` places it."""
     layer = FeatureLayer(node, definitions_path)
     app.router.add_post("/get-online-features", _guarded(layer.get_online_features))
     if writable:
-        app.router.add_post("/push", _guarded(_leader_only(layer.push)))
-        app.router.add_post("/write-to-online-store", _guarded(_leader_only(layer.write_to_online_store)))
+        app.router.add_post("/push", _guarded(_placed("features:push", guard, layer.push)))
+        app.router.add_post(
+            "/write-to-online-store",
+            _guarded(_placed("features:write-to-online-store", guard, layer.write_to_online_store)),
+        )
     return layer

@@ -26,6 +26,7 @@ from dynovault.features.definitions import FeatureView
 from dynovault.features.entitykey import EntityValueError
 from dynovault.features.serving import feast_table
 from dynovault.storage.engine import ItemChange, Table
+from dynovault.tables import create_table
 
 TIMESTAMP_COLUMNS = ("event_timestamp", "event_ts")
 
@@ -141,23 +142,17 @@ def _timestamp(value: Any) -> datetime:
 # ---- server-side lanes -------------------------------------------------------------
 
 
-async def feature_table(node: Node, view: FeatureView) -> Table:
+def feature_table(node: Node, view: FeatureView) -> Table:
     """The view's table, created with Feast's key schema when Feast has not made it yet."""
-    table = feast_table(node.store, view)
-    if table is None:
-        from dynovault.api.ops import create_table
-
-        await create_table.handle(
-            {
-                "TableName": view.table,
-                "KeySchema": [{"AttributeName": "entity_id", "KeyType": "HASH"}],
-                "AttributeDefinitions": [{"AttributeName": "entity_id", "AttributeType": "S"}],
-                "BillingMode": "PAY_PER_REQUEST",
-            },
-            node,
-        )
-        table = node.store.tables[view.table]
-    return table
+    return feast_table(node.store, view) or create_table(
+        node,
+        {
+            "TableName": view.table,
+            "KeySchema": [{"AttributeName": "entity_id", "KeyType": "HASH"}],
+            "AttributeDefinitions": [{"AttributeName": "entity_id", "AttributeType": "S"}],
+            "BillingMode": "PAY_PER_REQUEST",
+        },
+    )
 
 
 def item_changes(table: Table, rows: list[FeatureRow]) -> list[ItemChange]:
@@ -223,7 +218,7 @@ async def write_rows(
 ) -> int:
     """Write rows of one view now (or through ``batcher``); record freshness from
     ``arrived``, the request's arrival time."""
-    table = await feature_table(node, view)
+    table = feature_table(node, view)
     changes = item_changes(table, rows)
     if batcher is None:
         node.store.write(changes)

@@ -6,8 +6,8 @@ frame atomically under the leader's LSNs, acknowledge, and bootstrap from a stre
 RocksDB checkpoint when their log cannot continue the leader's. The log records say
 what changed, never which DynamoDB operation changed it.
 
-``install`` adds the replication endpoints to the server and returns the request gate
-the dispatcher runs every operation through.
+``install`` adds a Replicator's endpoints and lifecycle to an application; its ``guard``
+is the ``dynovault.guard.Guard`` the front ends run every request through.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from __future__ import annotations
 import orjson
 from aiohttp import web
 
-from dynovault.node import Node
 from dynovault.replication import protocol
 from dynovault.replication.config import ReplicationConfig, Role
 from dynovault.replication.metrics import COLLECTOR
@@ -26,8 +25,7 @@ __all__ = ["ReplicationConfig", "Role", "Replicator", "install"]
 REPLICATOR_KEY = web.AppKey("replicator", Replicator)
 
 
-def install(app: web.Application, node: Node, config: ReplicationConfig | None = None) -> Replicator:
-    replicator = Replicator(node, config or ReplicationConfig())
+def install(app: web.Application, replicator: Replicator) -> None:
     app[REPLICATOR_KEY] = replicator
     app.on_startup.append(replicator.start)
     app.on_shutdown.append(replicator.stop)
@@ -37,7 +35,6 @@ def install(app: web.Application, node: Node, config: ReplicationConfig | None =
     app.router.add_get(protocol.STATUS_PATH, _status)
     app.router.add_post(protocol.PROMOTE_PATH, _promote)
     app.router.add_post(protocol.FOLLOW_PATH, _follow)
-    return replicator
 
 
 def _json(data: dict, status: int = 200) -> web.Response:

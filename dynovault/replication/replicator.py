@@ -11,12 +11,15 @@ import asyncio
 import logging
 from pathlib import Path
 
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
 import aiohttp
 from aiohttp import web
 
-from dynovault.node import Node
-from dynovault.api.ops import Handler
 from dynovault.errors import ServiceUnavailable
+from dynovault.guard import Forwardable, LeaderAnswer
+from dynovault.node import Node
 from dynovault.replication import history as history_store
 from dynovault.replication.config import ReplicationConfig, Role
 from dynovault.replication.follower import Follower
@@ -26,6 +29,7 @@ from dynovault.replication.retention import LogRetention
 from dynovault.replication.routing import forward, is_write, served_by_follower
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class Replicator:
@@ -129,27 +133,27 @@ class Replicator:
             log.warning("following", extra={"leader": self.leader_url})
             return self.status()
 
-    # ---- request gate ----------------------------------------------------------------
+    # ---- request guard ---------------------------------------------------------------
 
-    async def gate(
-        self, operation: str, payload: dict, request: web.Request, body: bytes, handler: Handler
-    ) -> dict | bytes:
-        """Run ``handler`` here, forward the request to the leader, or hold the answer
-        until enough replicas acknowledged the write."""
+    async def guard(
+        self, operation: str, payload: dict[str, Any], run_here: Callable[[], Awaitable[T]], request: Forwardable
+    ) -> T | LeaderAnswer:
+        """Run the request here, forward it to the leader, or run it here and hold the
+        answer until enough replicas acknowledged what it wrote (see ``dynovault.guard``)."""
         if self.role is Role.FOLLOWER:
             if served_by_follower(operation, payload):
-                return await handler(payload, self.node)
-            return await forward(self.session, self.leader_url, self.config.node_name, request, body)
+                return await run_here()
+            return await forward(self.session, self.leader_url, self.config.node_name, request)
         if not is_write(operation):
-            return await handler(payload, self.node)
+            return await run_here()
         if self.fenced_by_epoch is not None:
             raise ServiceUnavailable(
                 f"This node is no longer the leader: a node was promoted under epoch {self.fenced_by_epoch}"
             )
         if not self.config.sync_replicas:
-            return await handler(payload, self.node)
+            return await run_here()
         before = self.node.store.last_lsn
-        result = await handler(payload, self.node)
+        result = await run_here()
         if self.node.store.last_lsn > before:
             await self.leader.wait_replicated(self.node.store.last_lsn)
         return result

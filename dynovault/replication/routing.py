@@ -10,10 +10,9 @@ node and still get DynamoDB's read-after-write guarantee when it asks for it.
 from __future__ import annotations
 
 import aiohttp
-import orjson
-from aiohttp import web
 
-from dynovault.errors import ERROR_PREFIX, DynamoError, ServiceUnavailable
+from dynovault.errors import ServiceUnavailable
+from dynovault.guard import Forwardable, LeaderAnswer
 
 FOLLOWER_READS = frozenset({
     "GetItem", "BatchGetItem", "Query", "Scan",
@@ -47,10 +46,10 @@ def _wants_consistency(payload: dict) -> bool:
 
 
 async def forward(
-    session: aiohttp.ClientSession, leader_url: str, forwarder: str, request: web.Request, body: bytes
-) -> bytes:
-    """Send the request unchanged (same Host and signature) to the leader; return its
-    answer, or raise its error as our own."""
+    session: aiohttp.ClientSession, leader_url: str, forwarder: str, request: Forwardable
+) -> LeaderAnswer:
+    """Send the request unchanged (same path, Host and signature) to the leader and return
+    its answer as it is."""
     if FORWARDED_BY in request.headers:
         raise ServiceUnavailable(
             f"This node is a read replica and received a request forwarded by {request.headers[FORWARDED_BY]}, "
@@ -59,26 +58,10 @@ async def forward(
     headers = {k: v for k, v in request.headers.items() if k.lower() not in _NOT_FORWARDED}
     headers[FORWARDED_BY] = forwarder
     try:
-        async with session.post(leader_url + "/", data=body, headers=headers) as reply:
-            answer = await reply.read()
-            if reply.status == 200:
-                return answer
-            raise _leader_error(reply.status, answer)
+        async with session.post(leader_url + request.path, data=request.body, headers=headers) as reply:
+            return LeaderAnswer(reply.status, await reply.read())
     except (aiohttp.ClientError, OSError, TimeoutError) as error:
         raise ServiceUnavailable(
             f"This node is a read replica and could not reach its leader at {leader_url} "
             f"to forward the request ({type(error).__name__})"
-        )
-
-
-def _leader_error(status: int, answer: bytes) -> DynamoError:
-    try:
-        body = orjson.loads(answer)
-        code = str(body.pop("__type")).removeprefix(ERROR_PREFIX)
-        message = str(body.pop("message", body.pop("Message", "")))
-    except (orjson.JSONDecodeError, KeyError, AttributeError, TypeError):
-        return ServiceUnavailable(f"The leader answered HTTP {status} to a forwarded request")
-    error = DynamoError(message, **body)
-    error.code = code
-    error.status = status
-    return error
+        ) from None

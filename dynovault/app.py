@@ -1,0 +1,48 @@
+"""The composition root: the one place a serving node is assembled.
+
+store → node → replicator → DynamoDB front end, feature routes, metrics. Each layer
+below knows only the layers under it; this module is the only one that knows them all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+from dynovault import metrics, replication
+from dynovault.api.server import Authenticator, build_app
+from dynovault.features.http import add_routes as add_feature_routes
+from dynovault.node import Node
+from dynovault.replication import ReplicationConfig, Replicator
+from dynovault.storage.engine import Store
+
+
+@dataclass(frozen=True)
+class NodeSettings:
+    """What ``dynovault serve`` was told, as the assembly needs it."""
+
+    data_dir: Path
+    fsync: bool
+    region: str
+    address: str
+    features: Path
+    replication: ReplicationConfig
+    authenticate: Authenticator | None = None
+
+
+def serving_app(settings: NodeSettings) -> web.Application:
+    store = Store(settings.data_dir, sync=settings.fsync)
+    node = Node(store, region=settings.region, address=settings.address)
+    replicator = Replicator(node, settings.replication)
+    app = build_app(node, settings.authenticate, replicator.guard)
+    replication.install(app, replicator)
+    add_feature_routes(app, node, settings.features, replicator.guard)
+    metrics.add_routes(app)
+    app.on_cleanup.append(lambda _app: _close(node))
+    return app
+
+
+async def _close(node: Node) -> None:
+    node.store.close()
