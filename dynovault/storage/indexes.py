@@ -14,16 +14,22 @@ a follower applying the leader's log and a backfill all compute identical entrie
 from __future__ import annotations
 
 import hashlib
+import struct
 from dataclasses import dataclass
 
 import orjson
+from rocksdict import Options, Rdict, WriteBatch
 
 from dynovault.storage.keycodec import HASH_BYTES, decode_value, encode_value, partition_hash
-from dynovault.storage.stored import stored_value
+from dynovault.storage.stored import stored_json, stored_size, stored_value
 from dynovault.values.attributes import canonical_item
 
 # DynamoDB counts 100 bytes of overhead for every index entry in an index's size.
 ENTRY_OVERHEAD_BYTES = 100
+
+# Where an index that is still being built has got to (see LiveIndex.built_through).
+BUILD_PREFIX = b"index-build:"
+_STATS = struct.Struct(">qq")
 
 Item = dict[str, dict]
 KeyPart = tuple[str, str]
@@ -124,3 +130,88 @@ def layouts_of(description: dict) -> tuple[IndexLayout, ...]:
                 )
             )
     return tuple(layouts)
+
+
+@dataclass(slots=True)
+class LiveIndex:
+    """An index of a live table: its layout, its column family and its statistics.
+
+    ``built_through`` is None once the index holds an entry for every item. While it is
+    being built from a table that already held items it is the last table key indexed so
+    far (b"" before the first): a write to an item at or below it maintains the index,
+    one above it is left to the build, which will reach that item later. So every item
+    is indexed exactly once, whatever order writes and build chunks come in."""
+
+    layout: IndexLayout
+    data: Rdict
+    cf_handle: object
+    item_count: int = 0
+    size_bytes: int = 0
+    built_through: bytes | None = None
+
+    @property
+    def column_family(self) -> str:
+        return self.layout.column_family
+
+    def covers(self, table_key: bytes) -> bool:
+        return self.built_through is None or table_key <= self.built_through
+
+    def stage(self, batch: WriteBatch, table_key: bytes, old: Item | None, old_stored: bytes | None,
+              new: Item | None, new_stored: bytes | None) -> None:
+        """Stage in ``batch`` what one item change does to this index: drop the entry of
+        the old item, put the entry of the new one (nothing when they are the same)."""
+        if not self.covers(table_key):
+            return
+        before = self.layout.entry(old, table_key, old_stored) if old is not None else None
+        after = self.layout.entry(new, table_key, new_stored) if new is not None else None
+        if before == after:
+            return
+        if before is not None:
+            if after is None or before[0] != after[0]:
+                batch.delete(before[0], self.cf_handle)
+            self._account(before[1], -1)
+        if after is not None:
+            batch.put(after[0], after[1], self.cf_handle)
+            self._account(after[1], 1)
+
+    def stage_build(self, batch: WriteBatch, table_key: bytes, stored: bytes) -> None:
+        """Stage the entry of one item the build reaches (it was not indexed before)."""
+        entry = self.layout.entry(orjson.loads(stored_json(stored)), table_key, stored)
+        if entry is not None:
+            batch.put(entry[0], entry[1], self.cf_handle)
+            self._account(entry[1], 1)
+
+    def _account(self, stored: bytes, sign: int) -> None:
+        self.item_count += sign
+        self.size_bytes += sign * (stored_size(stored) + ENTRY_OVERHEAD_BYTES)
+
+    def stats_entry(self) -> tuple[bytes, bytes]:
+        """The statistics record of this index, keyed like a table's by column family."""
+        return self.column_family.encode(), _STATS.pack(self.item_count, self.size_bytes)
+
+
+def open_indexes(db: Rdict, description: dict, stats: Rdict, meta: Rdict, create: bool) -> tuple[LiveIndex, ...] | None:
+    """The live indexes a table description declares, with their statistics and build
+    progress; None when one's column family is missing and ``create`` is false (a
+    secondary instance opened before the index existed)."""
+    indexes = []
+    for layout in layouts_of(description):
+        try:
+            data = db.get_column_family(layout.column_family)
+        except Exception:
+            if not create:
+                return None
+            data = db.create_column_family(layout.column_family, Options(raw_mode=True))
+        raw_stats = stats.get(layout.column_family.encode())
+        count, size = _STATS.unpack(raw_stats) if raw_stats else (0, 0)
+        indexes.append(
+            LiveIndex(
+                layout=layout,
+                data=data,
+                cf_handle=db.get_column_family_handle(layout.column_family),
+                item_count=count,
+                size_bytes=size,
+                built_through=meta.get(BUILD_PREFIX + layout.column_family.encode()),
+            )
+        )
+    return tuple(indexes)
