@@ -39,8 +39,15 @@ from pathlib import Path
 import orjson
 import uvloop
 
+from bench.loadgen import (
+    CpuMeter,
+    Measurement,
+    Response,
+    parse_response,
+    run_closed_loop,
+    run_open_loop,
+)
 from bench.progress import done, status
-from bench.loadgen import CpuMeter, Measurement, Response, parse_response, run_closed_loop, run_open_loop
 from bench.report import CEILING, DYNOVAULT, MOTO, add_out_argument, pyplot, write_json
 from bench.workloads import BATCH_WRITE_ITEMS, Workload, item, raw_request, write_all
 from dynovault.testing.processes import ChildServer, CommandServer, ServerProcess

@@ -11,9 +11,8 @@ import orjson
 import pytest
 
 from bench.workloads import item
+from dynovault.storage.keycodec import KeyCodec, encode_value
 from dynovault.values.attributes import canonical_item
-from dynovault.storage.keycodec import KeyCodec
-from dynovault.storage.keycodec import encode_value
 
 STRING_KEY = "user#00012345"
 NUMBER_KEY = "-12345.678901234567890123"

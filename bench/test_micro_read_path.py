@@ -11,9 +11,9 @@ import pytest
 
 from bench.workloads import BATCH_GET_KEYS, item
 from dynovault.api.reads import item_bytes, json_list
-from dynovault.values.attributes import canonical_item
 from dynovault.storage.engine import ItemChange, Store, Table, stored_json, stored_value
 from dynovault.storage.keycodec import KeyCodec
+from dynovault.values.attributes import canonical_item
 
 ITEMS = 10_000
 

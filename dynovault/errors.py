@@ -6,8 +6,6 @@ Errors carry the code DynamoDB uses after the ``#`` in ``__type`` because client
 
 from __future__ import annotations
 
-import orjson
-
 ERROR_PREFIX = "com.amazonaws.dynamodb.v20120810#"
 
 class DynamoError(Exception):
@@ -25,20 +23,6 @@ class DynamoError(Exception):
         body: dict = {"__type": ERROR_PREFIX + self.code, "message": self.message}
         body.update(self.extra)
         return body
-
-    @classmethod
-    def from_answer(cls, status: int, answer: bytes) -> DynamoError:
-        """Another node's DynamoDB error answer as our own (a leader's, to a forwarded request)."""
-        try:
-            body = orjson.loads(answer)
-            code = str(body.pop("__type")).removeprefix(ERROR_PREFIX)
-            message = str(body.pop("message", body.pop("Message", "")))
-        except (orjson.JSONDecodeError, KeyError, AttributeError, TypeError):
-            return ServiceUnavailable(f"The leader answered HTTP {status} to a forwarded request")
-        error = cls(message, **body)
-        error.code = code
-        error.status = status
-        return error
 
 
 def _error(code: str, status: int = 400) -> type[DynamoError]:

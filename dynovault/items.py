@@ -10,7 +10,12 @@ import orjson
 
 from dynovault.errors import KEY_MISMATCH, ValidationException, empty_key_value, invalid
 from dynovault.storage.engine import Table, stored_value
-from dynovault.values.attributes import MAX_ITEM_SIZE, Item, canonical_item, canonical_value
+from dynovault.values.attributes import (
+    MAX_ITEM_SIZE,
+    Item,
+    canonical_item,
+    canonical_value,
+)
 
 MAX_HASH_KEY_SIZE = 2048
 MAX_RANGE_KEY_SIZE = 1024

@@ -8,7 +8,12 @@ that libraries cannot leak their metrics into ours.
 from __future__ import annotations
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, disable_created_metrics, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    disable_created_metrics,
+    generate_latest,
+)
 
 # The _created series double every counter and histogram and say nothing a scrape needs.
 disable_created_metrics()

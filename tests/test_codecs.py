@@ -11,10 +11,10 @@ from hypothesis import strategies as st
 
 from dynovault.errors import ValidationException
 from dynovault.storage import keycodec
-from dynovault.values.attributes import canonical_item
 from dynovault.storage.keycodec import KeyCodec
-from dynovault.values.numbers import format_number, parse_number
 from dynovault.storage.replog import LogRecord, RecordKind
+from dynovault.values.attributes import canonical_item
+from dynovault.values.numbers import format_number, parse_number
 
 dynamo_numbers = st.builds(
     lambda sign, digits, exponent: Decimal(f"{sign}{digits}E{exponent}"),

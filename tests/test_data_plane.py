@@ -6,10 +6,10 @@ import base64
 from decimal import Decimal
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from boto3.dynamodb.types import Binary
 from botocore.exceptions import ClientError
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.test_codecs import attribute_values
 

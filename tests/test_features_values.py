@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dynovault.features import values
+from dynovault.features import feast_values as values
 from dynovault.features.entitykey import EntityKeyCodec, EntityValueError
 
 feast_type_map = pytest.importorskip("feast.type_map")

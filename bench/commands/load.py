@@ -35,9 +35,9 @@ import uvloop
 from botocore.config import Config
 
 from bench import report
-from bench.report import CEILING, DYNOVAULT, MOTO
 from bench.loadgen import CpuMeter, Measurement, run_closed_loop, run_open_loop
 from bench.progress import done, status
+from bench.report import CEILING, DYNOVAULT, MOTO
 from bench.workloads import (
     BATCH_GET_KEYS,
     BATCH_WRITE_ITEMS,

@@ -10,25 +10,12 @@ from dataclasses import dataclass
 
 import orjson
 
-from dynovault.api.reads import with_members
 from dynovault.api.capacity import consumed_capacity, read_units
+from dynovault.api.reads import with_members
+from dynovault.api.request_expressions import RequestExpressions
 from dynovault.api.validation import check_key_paths
 from dynovault.errors import ValidationException
-from dynovault.expressions import (
-    Compiled,
-    ConditionExpression,
-    Projection,
-    compile_condition,
-    compile_projection,
-    projection_of_attributes,
-)
-from dynovault.expressions.legacy import filter_condition
-from dynovault.api.request_expressions import (
-    bind_all,
-    expression_names,
-    expression_values,
-    refuse_mixed,
-)
+from dynovault.expressions import ConditionExpression, Projection
 from dynovault.items import validated_key
 from dynovault.storage.engine import Table, stored_json, stored_size
 
@@ -47,24 +34,6 @@ class ReadPlan:
     consistent: bool
 
 
-def _projection(request: dict) -> Projection | None:
-    expression = request.get("ProjectionExpression")
-    if expression is not None:
-        return compile_projection(expression, expression_names(request))
-    attributes = request.get("AttributesToGet")
-    return projection_of_attributes(attributes) if attributes is not None else None
-
-
-def _filter(request: dict, legacy_member: str) -> ConditionExpression | None:
-    expression = request.get("FilterExpression")
-    if expression is not None:
-        return compile_condition(expression, expression_names(request), "FilterExpression")
-    legacy = request.get(legacy_member)
-    if legacy:
-        return filter_condition(legacy, request.get("ConditionalOperator"), legacy_member)
-    return None
-
-
 def _count_only(request: dict, projection: Projection | None) -> bool:
     select = request.get("Select")
     if request.get("IndexName") is None and select == "ALL_PROJECTED_ATTRIBUTES":
@@ -80,33 +49,14 @@ def _count_only(request: dict, projection: Projection | None) -> bool:
     return select == "COUNT"
 
 
-def _parameter_families(request: dict, legacy_filter_member: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The legacy and the expression parameters a Query or Scan may not mix. DynamoDB
-    lets legacy KeyConditions go with the other expressions when there is no
-    KeyConditionExpression to compete with."""
-    legacy = ("AttributesToGet", legacy_filter_member)
-    expressions = ("ProjectionExpression", "FilterExpression")
-    if legacy_filter_member == "ScanFilter":
-        return legacy, expressions
-    key_legacy = ("KeyConditions",) if request.get("KeyConditionExpression") is not None else ()
-    return (*legacy, *key_legacy), (*expressions, "KeyConditionExpression")
-
-
-def read_plan(request: dict, legacy_filter_member: str, *others: Compiled | None) -> ReadPlan:
-    """Validate what needs no table, as DynamoDB does before it looks the table up;
-    ``legacy_filter_member`` (QueryFilter or ScanFilter) says which operation this is;
-    ``others`` are expressions that share the request's placeholders (a Query's key
-    condition)."""
-    refuse_mixed(request, *_parameter_families(request, legacy_filter_member))
-    values = expression_values(request, wrapped=legacy_filter_member == "ScanFilter")
-    projection = _projection(request)
-    condition = _filter(request, legacy_filter_member)
-    bind_all(request, values, projection, condition, *others)
+def read_plan(request: dict, expressions: RequestExpressions) -> ReadPlan:
+    """A Query's or Scan's parameters, validated as far as needs no table (DynamoDB
+    checks these before it looks the table up)."""
     return ReadPlan(
-        projection=projection,
-        filter=condition,
-        values=values,
-        count_only=_count_only(request, projection),
+        projection=expressions.projection,
+        filter=expressions.filter,
+        values=expressions.values,
+        count_only=_count_only(request, expressions.projection),
         limit=request.get("Limit"),
         consistent=bool(request.get("ConsistentRead")),
     )

@@ -7,34 +7,14 @@ from collections.abc import Iterable
 
 import orjson
 
-from dynovault.errors import ValidationException
-from dynovault.expressions import (
-    Projection,
-    check_unused,
-    compile_projection,
-    projection_of_attributes,
-)
-from dynovault.api.request_expressions import expression_names
+from dynovault.api.request_expressions import READ_ITEM, parse_expressions
+from dynovault.expressions import Projection
 from dynovault.storage.engine import stored_json
 
 
 def projection_for(request: dict) -> Projection | None:
     """The projection a read asks for (ProjectionExpression or legacy AttributesToGet)."""
-    expression = request.get("ProjectionExpression")
-    legacy = request.get("AttributesToGet")
-    if expression is not None and legacy is not None:
-        raise ValidationException(
-            "Can not use both expression and non-expression parameters in the same request: "
-            "Non-expression parameters: {AttributesToGet} Expression parameters: {ProjectionExpression}"
-        )
-    if expression is None:
-        if request.get("ExpressionAttributeNames") is not None:
-            raise ValidationException("ExpressionAttributeNames can only be specified when using expressions")
-        return projection_of_attributes(legacy) if legacy is not None else None
-    names = expression_names(request)
-    projection = compile_projection(expression, names)
-    check_unused(names, None, projection)
-    return projection
+    return parse_expressions(request, READ_ITEM).projection
 
 
 def item_bytes(stored: bytes, projection: Projection | None) -> bytes:

@@ -19,10 +19,12 @@ from aiohttp import web
 from dynovault.api.model import validate_request
 from dynovault.api.ops import Handler, load_operations
 from dynovault.errors import (
+    ERROR_PREFIX,
     DynamoError,
     InternalServerError,
     RequestEntityTooLarge,
     SerializationException,
+    ServiceUnavailable,
     UnknownOperationException,
 )
 from dynovault.guard import Forwardable, Guard, LeaderAnswer, run_here
@@ -130,7 +132,7 @@ class Dispatcher:
         )
         if isinstance(result, LeaderAnswer):
             if result.status != 200:
-                raise DynamoError.from_answer(result.status, result.body)
+                raise leader_error(result)
             return result.body
         return result if isinstance(result, bytes) else orjson.dumps(result)
 
@@ -140,6 +142,20 @@ class Dispatcher:
         if handler is None:
             raise UnknownOperationException(f"Unknown operation: {target or '(no X-Amz-Target header)'}")
         return operation, handler
+
+
+def leader_error(answer: LeaderAnswer) -> DynamoError:
+    """The leader's error answer to a forwarded request, as our own."""
+    try:
+        body = orjson.loads(answer.body)
+        code = str(body.pop("__type")).removeprefix(ERROR_PREFIX)
+        message = str(body.pop("message", body.pop("Message", "")))
+    except (orjson.JSONDecodeError, KeyError, AttributeError, TypeError):
+        return ServiceUnavailable(f"The leader answered HTTP {answer.status} to a forwarded request")
+    error = DynamoError(message, **body)
+    error.code = code
+    error.status = answer.status
+    return error
 
 
 async def health(request: web.Request) -> web.Response:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dynovault.node import Node
 from dynovault.errors import ResourceNotFoundException, ValidationException
+from dynovault.node import Node
 from dynovault.storage.engine import Table
 
 MAX_TAGS = 50

@@ -9,8 +9,8 @@ from typing import Any, Protocol
 
 from dynovault.errors import ValidationException
 from dynovault.expressions import semantics
-from dynovault.values.types import type_of
 from dynovault.expressions.paths import Item, Path, get_path
+from dynovault.values.types import type_of
 
 Values = dict[str, dict[str, Any]]
 

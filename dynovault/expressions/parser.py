@@ -15,6 +15,7 @@ from dynovault.errors import ValidationException
 from dynovault.expressions import nodes
 from dynovault.expressions.paths import Path, overlap_problem, path_text
 from dynovault.expressions.reserved import is_reserved
+from dynovault.expressions.semantics import compare, describe
 from dynovault.expressions.tokens import (
     EOF,
     IDENT,
@@ -25,7 +26,6 @@ from dynovault.expressions.tokens import (
     Token,
     tokenize,
 )
-from dynovault.expressions.semantics import compare, describe
 from dynovault.values.types import SET_TAGS, TYPE_WORDS, type_of
 
 COMPARATORS = frozenset({"=", "<>", "<", "<=", ">", ">="})

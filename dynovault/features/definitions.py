@@ -29,7 +29,7 @@ from typing import Any
 import orjson
 
 from dynovault.features.entitykey import ENTITY_KEY_TYPES, EntityKeyCodec
-from dynovault.features.values import VALUE_TYPES
+from dynovault.features.feast_values import VALUE_TYPES
 
 
 class DefinitionError(ValueError):

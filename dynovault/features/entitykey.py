@@ -13,7 +13,7 @@ from typing import Any
 
 import mmh3
 
-from dynovault.features.values import VALUE_TYPES
+from dynovault.features.feast_values import VALUE_TYPES
 
 _U32 = struct.Struct("<I")
 _INT64 = struct.Struct("<q")

@@ -15,8 +15,6 @@ import orjson
 from aiohttp import web
 
 from dynovault.errors import DynamoError
-from dynovault.guard import Forwardable, Guard, LeaderAnswer, run_here
-from dynovault.node import Node
 from dynovault.features.definitions import (
     DefinitionError,
     Definitions,
@@ -30,6 +28,8 @@ from dynovault.features.writes import (
     feature_rows,
     write_rows,
 )
+from dynovault.guard import Forwardable, Guard, LeaderAnswer, run_here
+from dynovault.node import Node
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,7 @@ from typing import Any
 import orjson
 from google.protobuf.message import DecodeError
 
-from dynovault.features import freshness
-from dynovault.features import values as feast_values
+from dynovault.features import feast_values, freshness
 from dynovault.features.definitions import DefinitionError, Definitions, FeatureView
 from dynovault.features.entitykey import EntityValueError
 from dynovault.storage.engine import Store, Table, stored_json

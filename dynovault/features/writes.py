@@ -18,13 +18,12 @@ from typing import Any
 
 import orjson
 
-from dynovault.node import Node
-from dynovault.items import store_form, validated_item
-from dynovault.features import freshness
-from dynovault.features import values as feast_values
+from dynovault.features import feast_values, freshness
 from dynovault.features.definitions import FeatureView
 from dynovault.features.entitykey import EntityValueError
 from dynovault.features.serving import feast_table
+from dynovault.items import store_form, validated_item
+from dynovault.node import Node
 from dynovault.storage.engine import ItemChange, Table
 from dynovault.tables import create_table
 

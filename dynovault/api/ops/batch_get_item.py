@@ -10,12 +10,12 @@ from typing import NamedTuple
 
 import orjson
 
-from dynovault.node import Node
-from dynovault.api.reads import item_bytes, json_list, projection_for, with_members
 from dynovault.api.capacity import consumed_capacity, read_units
+from dynovault.api.reads import item_bytes, json_list, projection_for, with_members
 from dynovault.api.validation import check_key_paths
-from dynovault.errors import DUPLICATE_KEYS, ValidationException
+from dynovault.errors import DUPLICATE_KEYS, ValidationException, mixed_parameters
 from dynovault.items import validated_key
+from dynovault.node import Node
 from dynovault.storage.engine import Table, stored_size
 
 MAX_KEYS = 100
@@ -63,10 +63,7 @@ def _refuse_mixed_projections(specs) -> None:
     parameter families across the request, which DynamoDB refuses as a whole."""
     specs = list(specs)
     if any("ProjectionExpression" in spec for spec in specs) and any("AttributesToGet" in spec for spec in specs):
-        raise ValidationException(
-            "Can not use both expression and non-expression parameters in the same request: "
-            "Non-expression parameters: {AttributesToGet} Expression parameters: {ProjectionExpression}"
-        )
+        raise mixed_parameters(["AttributesToGet"], ["ProjectionExpression"])
 
 
 def _plan(node: Node, name: str, spec: dict) -> _Plan:

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from dynovault.node import Node
 from dynovault.api.capacity import consumed_capacity, write_units
 from dynovault.errors import DUPLICATE_KEYS, ValidationException
 from dynovault.items import store_form, validated_item, validated_key
+from dynovault.node import Node
 from dynovault.storage.engine import ItemChange, Table, stored_size
 
 MAX_REQUESTS = 25

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from dynovault.errors import ResourceNotFoundException
 from dynovault.node import Node, table_name
 from dynovault.tables import describe
-from dynovault.errors import ResourceNotFoundException
 
 
 async def handle(request: dict, node: Node) -> dict:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dynovault.node import Node
-from dynovault.api.reads import item_bytes, projection_for, with_members
 from dynovault.api.capacity import consumed_capacity, read_units
+from dynovault.api.reads import item_bytes, projection_for, with_members
 from dynovault.api.validation import check_key_paths
 from dynovault.items import validated_key
+from dynovault.node import Node
 from dynovault.storage.engine import stored_size
 
 

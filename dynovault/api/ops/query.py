@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import base64
 
-from dynovault.node import Node
 from dynovault.api.pages import check_plan, read_page, read_plan, start_key
+from dynovault.api.request_expressions import QUERY, parse_expressions
 from dynovault.errors import ValidationException
-from dynovault.expressions import ConditionExpression, compile_condition
 from dynovault.expressions.keys import KeyCondition, key_condition
-from dynovault.expressions.legacy import filter_condition
-from dynovault.api.request_expressions import expression_names
 from dynovault.expressions.semantics import begins_with, compare
+from dynovault.node import Node
 from dynovault.storage import keycodec
 from dynovault.storage.keycodec import KeyCodec
 
@@ -23,16 +21,6 @@ def after_prefix(prefix: bytes) -> bytes | None:
     if not stripped:
         return None
     return stripped[:-1] + bytes([stripped[-1] + 1])
-
-
-def _key_condition_expression(request: dict) -> ConditionExpression:
-    expression = request.get("KeyConditionExpression")
-    if expression is not None:
-        return compile_condition(expression, expression_names(request), "KeyConditionExpression")
-    legacy = request.get("KeyConditions")
-    if legacy:
-        return filter_condition(legacy, None, "KeyConditions")
-    raise ValidationException("Either the KeyConditions or KeyConditionExpression parameter must be specified in the request.")
 
 
 def key_range(schema: KeyCodec, condition: KeyCondition, partition: bytes) -> tuple[bytes, bytes | None]:
@@ -83,8 +71,12 @@ def _check_start_key(schema: KeyCodec, condition: KeyCondition, start: dict, in_
 
 
 async def handle(request: dict, node: Node) -> bytes:
-    keys = _key_condition_expression(request)
-    plan = read_plan(request, "QueryFilter", keys)
+    if request.get("KeyConditionExpression") is None and not request.get("KeyConditions"):
+        raise ValidationException(
+            "Either the KeyConditions or KeyConditionExpression parameter must be specified in the request."
+        )
+    expressions = parse_expressions(request, QUERY)
+    plan = read_plan(request, expressions)
     table = node.table(request["TableName"])
     check_plan(request, table, plan, scanning=False)
     if plan.filter is not None:
@@ -94,7 +86,7 @@ async def handle(request: dict, node: Node) -> bytes:
             raise ValidationException(
                 f"{what} can only contain non-primary key attributes: Primary key attribute: {primary[0]}"
             )
-    condition = key_condition(keys, table.schema, plan.values)
+    condition = key_condition(expressions.key_condition, table.schema, plan.values)
     partition = keycodec.partition_prefix(table.schema.hash_type, condition.hash_value[table.schema.hash_type])
     start, end = key_range(table.schema, condition, partition)
     forward = request.get("ScanIndexForward", True)

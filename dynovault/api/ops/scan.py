@@ -4,9 +4,10 @@ starts with, so segments split the keyspace evenly and never overlap."""
 
 from __future__ import annotations
 
-from dynovault.node import Node
 from dynovault.api.pages import check_plan, read_page, read_plan, start_key
+from dynovault.api.request_expressions import SCAN, parse_expressions
 from dynovault.errors import ValidationException
+from dynovault.node import Node
 from dynovault.storage.keycodec import HASH_BYTES
 
 _HASH_SPACE = 1 << (8 * HASH_BYTES)
@@ -43,7 +44,7 @@ def _segment(request: dict) -> tuple[int, int]:
 
 
 async def handle(request: dict, node: Node) -> bytes:
-    plan = read_plan(request, "ScanFilter")
+    plan = read_plan(request, parse_expressions(request, SCAN, wrap_value_errors=True))
     segment, total = _segment(request)
     table = node.table(request["TableName"])
     check_plan(request, table, plan, scanning=True)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dynovault.node import Node
 from dynovault.api.tagging import save_tags, tagged_table
+from dynovault.node import Node
 
 
 async def handle(request: dict, node: Node) -> dict:

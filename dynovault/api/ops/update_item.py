@@ -5,42 +5,26 @@ from __future__ import annotations
 
 import orjson
 
-from dynovault.node import Node
-from dynovault.api.reads import with_members
 from dynovault.api.capacity import consumed_capacity, write_units
+from dynovault.api.reads import with_members
+from dynovault.api.request_expressions import UPDATE_ITEM, parse_expressions
 from dynovault.api.validation import check_return_values
 from dynovault.errors import invalid
-from dynovault.expressions import UpdateExpression, compile_update
-from dynovault.expressions.legacy import attribute_updates
+from dynovault.expressions import UpdateExpression
 from dynovault.expressions.nodes import (
     LEGACY_WRONG_TYPE,
     WRONG_OPERAND_TYPE,
     DeleteAction,
     RemoveAction,
 )
-from dynovault.api.request_expressions import (
-    bind_all,
-    condition_of,
-    expression_names,
-    expression_values,
-    guard_of,
-    refuse_mixed,
-)
 from dynovault.expressions.paths import Item, project
 from dynovault.expressions.update import apply_actions
 from dynovault.items import check_item_size, store_form, validated_key
-from dynovault.values.attributes import canonical_item
+from dynovault.node import Node
 from dynovault.storage.engine import ItemChange, Table, stored_json, stored_size
+from dynovault.values.attributes import canonical_item
 
 RETURN_VALUES = ("NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW")
-
-
-def _update_of(request: dict) -> UpdateExpression | None:
-    expression = request.get("UpdateExpression")
-    if expression is not None:
-        return compile_update(expression, expression_names(request))
-    updates = request.get("AttributeUpdates")
-    return attribute_updates(updates) if updates is not None else None
 
 
 def _refuse_key_updates(table: Table, update: UpdateExpression) -> None:
@@ -75,12 +59,8 @@ def _only_removes(update: UpdateExpression | None) -> bool:
 
 async def handle(request: dict, node: Node) -> bytes:
     mode = check_return_values(request, RETURN_VALUES)
-    refuse_mixed(request, ("AttributeUpdates", "Expected"), ("UpdateExpression", "ConditionExpression"))
-    values = expression_values(request)
-    update = _update_of(request)
-    condition = condition_of(request)
-    bind_all(request, values, update, condition)
-    guard = guard_of(request, condition, values)
+    expressions = parse_expressions(request, UPDATE_ITEM)
+    update = expressions.update
     table = node.table(request["TableName"])
     key, storage_key = validated_key(table, request["Key"])
     if update is not None:
@@ -88,11 +68,11 @@ async def handle(request: dict, node: Node) -> bytes:
 
     stored = node.store.get(table, storage_key)
     old = orjson.loads(stored_json(stored)) if stored is not None else None
-    guard.check_item(old or {})
+    expressions.check_condition(old or {})
     new = orjson.loads(stored_json(stored)) if stored is not None else dict(key)
     if update is not None:
-        wrong_type = LEGACY_WRONG_TYPE if request.get("AttributeUpdates") is not None else WRONG_OPERAND_TYPE
-        apply_actions(update.actions, old or {}, new, values, wrong_type)
+        wrong_type = LEGACY_WRONG_TYPE if expressions.legacy_update else WRONG_OPERAND_TYPE
+        apply_actions(update.actions, old or {}, new, expressions.values, wrong_type)
     new, size = canonical_item(new)
     check_item_size(size, "Item size to update has exceeded the maximum allowed size")
     if stored is None and _only_removes(update):

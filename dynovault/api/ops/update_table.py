@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from dynovault.errors import ValidationException
 from dynovault.node import Node
 from dynovault.tables import billing_summary, describe, throughput_of
-from dynovault.errors import ValidationException
 
 _UNSUPPORTED = ("AttributeDefinitions", "GlobalSecondaryIndexUpdates", "StreamSpecification",
                 "SSESpecification", "ReplicaUpdates")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dynovault.node import Node
-from dynovault.api.reads import with_members
 from dynovault.api.capacity import consumed_capacity, write_units
+from dynovault.api.reads import with_members
+from dynovault.node import Node
 from dynovault.storage.engine import ItemChange, stored_json, stored_size
 
 
