@@ -13,9 +13,11 @@ from bench.reads import FILTERED_SCAN, QUERY
 
 
 def test_reads_subcommand_runs_and_reports(tmp_path: Path) -> None:
+    # Phases of 1.5 s: moto answers a Query of 100 in about a third of a second, so a
+    # shorter phase can end before its first answer on a busy machine.
     finished = subprocess.run(
         [sys.executable, "-m", "bench", "reads", "--partitions", "1", "--moto-partitions", "1",
-         "--scan-sizes", "1000", "2000", "--scan-walks", "1", "--duration", "0.3", "--warmup", "0.1",
+         "--scan-sizes", "1000", "2000", "--scan-walks", "1", "--duration", "1.5", "--warmup", "0.1",
          "--connections", "2", "--out", str(tmp_path)],
         check=False, capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parents[1],
     )
