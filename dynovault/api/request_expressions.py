@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -107,13 +107,29 @@ SCAN_FILTER = Slot(
     _legacy_filter("ScanFilter"),
 )
 
-# The slots of each operation that has expressions.
-READ_ITEM = (PROJECTION,)
-WRITE_ITEM = (CONDITION,)
-UPDATE_ITEM = (UPDATE, CONDITION)
-# A slot's place orders the parameters in DynamoDB's messages and which bind error shows first.
-QUERY = (PROJECTION, QUERY_FILTER, KEY_CONDITION)
-SCAN = (PROJECTION, SCAN_FILTER)
+
+
+@dataclass(frozen=True)
+class Slots:
+    """The expression slots of one operation. A slot's place orders the parameters in
+    DynamoDB's messages and decides which bind error shows first."""
+
+    slots: tuple[Slot, ...]
+    # Every request member that any of the slots reads: a request naming none of them
+    # (most GetItem and PutItem calls) has nothing to parse.
+    members: frozenset[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        names = {"ExpressionAttributeNames", "ExpressionAttributeValues", "ConditionalOperator"}
+        names.update(name for slot in self.slots for name in (slot.expression, slot.legacy))
+        object.__setattr__(self, "members", frozenset(names))
+
+
+READ_ITEM = Slots((PROJECTION,))
+WRITE_ITEM = Slots((CONDITION,))
+UPDATE_ITEM = Slots((UPDATE, CONDITION))
+QUERY = Slots((PROJECTION, QUERY_FILTER, KEY_CONDITION))
+SCAN = Slots((PROJECTION, SCAN_FILTER))
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,10 +163,16 @@ def condition_failed(old: dict | None) -> DynamoError:
     return ConditionalCheckFailedException("The conditional request failed", **extra)
 
 
-def parse_expressions(request: dict, slots: tuple[Slot, ...], wrap_value_errors: bool = False) -> RequestExpressions:
-    """Validate and compile every expression parameter ``slots`` name. A value's own
+_NO_EXPRESSIONS = RequestExpressions(values={})
+
+
+def parse_expressions(request: dict, spec: Slots, wrap_value_errors: bool = False) -> RequestExpressions:
+    """Validate and compile every expression parameter ``spec`` names. A value's own
     refusal is reported as it is, except with ``wrap_value_errors`` (Scan, which DynamoDB
     still validates with its older layer) it names the placeholder around it."""
+    if spec.members.isdisjoint(request):
+        return _NO_EXPRESSIONS
+    slots = spec.slots
     refuse_mixed(request, slots)
     takes_values = any(slot is not PROJECTION for slot in slots)
     values = expression_values(request, wrap_value_errors) if takes_values else {}
