@@ -32,7 +32,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from functools import lru_cache
 from pathlib import Path
 
 from aiohttp import web
@@ -40,19 +39,28 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.compat import HTTPHeaders
 
-from dynovault.api.server import Authenticator
+from dynovault.api.server import Authenticator, error_response
 from dynovault.errors import (
+    DynamoError,
     IncompleteSignatureException,
     InvalidSignatureException,
     MissingAuthenticationTokenException,
     UnrecognizedClientException,
 )
+from dynovault.signing import (
+    PEER_KEY_ID,
+    PEER_PROOF,
+    PROOF_HEADER,
+    SERVICE,
+    TERMINATOR,
+    load_credentials,
+    proof,
+    signing_key,
+)
 
 log = logging.getLogger(__name__)
 
 ALGORITHM = "AWS4-HMAC-SHA256"
-SERVICE = "dynamodb"
-TERMINATOR = "aws4_request"
 # DynamoDB refuses requests signed more than five minutes away from its clock.
 ALLOWED_SKEW = timedelta(minutes=5)
 AMZ_DATE_FORMAT = "%Y%m%dT%H%M%SZ"
@@ -212,7 +220,7 @@ class SignatureVerifier:
         secret = self.secrets.get(key_id)
         if secret is None:
             raise UnrecognizedClientException("The security token included in the request is invalid.")
-        return CheckedClaim(claim, key_id, region, _signing_key(secret, scope_date, region))
+        return CheckedClaim(claim, key_id, region, signing_key(secret, scope_date, region))
 
     def verify(self, request: web.Request, body: bytes, checked: CheckedClaim) -> str:
         claim = checked.claim
@@ -302,15 +310,6 @@ def _signed_header_values(request: web.Request, claim: SignedRequest) -> HTTPHea
     return headers
 
 
-@lru_cache(maxsize=1024)
-def _signing_key(secret: str, scope_date: str, region: str) -> bytes:
-    """SigV4's derived key: four HMACs that change once a day per key and region."""
-    key = f"AWS4{secret}".encode()
-    for part in (scope_date, region, SERVICE, TERMINATOR):
-        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
-    return key
-
-
 class _Recomputation(SigV4Auth):
     """botocore's SigV4 signer, fed exactly the headers the client says it signed and a
     cached signing key, so the canonical request is built by the same code that signs."""
@@ -327,22 +326,6 @@ class _Recomputation(SigV4Auth):
         return hmac.new(self._signing_key, string_to_sign.encode(), hashlib.sha256).hexdigest()
 
 
-def load_credentials(path: Path) -> dict[str, str]:
-    """``ACCESS_KEY_ID SECRET_ACCESS_KEY`` per line; blank lines and lines starting with
-    ``#`` are ignored (a secret may itself contain ``#``)."""
-    secrets: dict[str, str] = {}
-    for number, line in enumerate(path.read_text().splitlines(), 1):
-        fields = line.split()
-        if not fields or fields[0].startswith("#"):
-            continue
-        if len(fields) != 2:
-            raise ValueError(f"{path}:{number}: expected 'ACCESS_KEY_ID SECRET_ACCESS_KEY'")
-        secrets[fields[0]] = fields[1]
-    if not secrets:
-        raise ValueError(f"{path}: no credentials found")
-    return secrets
-
-
 def authenticator_for(credentials_file: Path | None, regions: frozenset[str] | None = None) -> Authenticator:
     """The check ``dynovault serve`` runs before every request; ``regions`` are the
     regions a verified credential scope may name (None: any)."""
@@ -357,3 +340,34 @@ def authenticator_for(credentials_file: Path | None, regions: frozenset[str] | N
         "authentication: SigV4 signatures verified", extra={"keys": len(secrets), "file": str(credentials_file)}
     )
     return SignatureVerifier(secrets, regions=regions)
+
+
+def require_signatures(verifier: SignatureVerifier, open_paths: frozenset[str]) -> web.Middleware:
+    """Every route but the DynamoDB endpoint (which checks signatures itself, in DynamoDB's
+    order) and ``open_paths`` answers only SigV4-signed requests. The headers are checked
+    before the body is read; the signer's key id and the proof its answer carries are kept
+    on the request, and the proof is sent as a header of whatever the route answers."""
+
+    @web.middleware
+    async def signed_only(request: web.Request, handler):
+        if request.path in open_paths or (request.path == "/" and request.method == "POST"):
+            return await handler(request)
+        try:
+            checked = verifier.check_headers(request)
+            verifier.verify(request, await request.read(), checked)
+        except DynamoError as error:
+            return error_response(error)
+        request[PEER_KEY_ID] = checked.key_id
+        request[PEER_PROOF] = proof(checked.signing_key, checked.claim.signature)
+        return await handler(request)
+
+    return signed_only
+
+
+async def send_peer_proof(request: web.Request, response: web.StreamResponse) -> None:
+    """``on_response_prepare`` hook: a verified request's answer proves this node holds
+    the same credentials (WebSocket upgrades included, whose headers leave before any
+    handler code could add them)."""
+    answer_proof = request.get(PEER_PROOF)
+    if answer_proof is not None:
+        response.headers[PROOF_HEADER] = answer_proof

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from pathlib import Path
+
+from dynovault.signing import PeerCredentials
 
 
 class Role(str, Enum):
@@ -14,7 +17,9 @@ class Role(str, Enum):
 @dataclass
 class ReplicationConfig:
     """``node_name`` names this node to its leader (metrics labels, status); the leader
-    URL is where a follower streams from and forwards writes to."""
+    URL is where a follower streams from and forwards writes to. ``credentials`` sign this
+    node's requests to its leader (None when the server verifies no signatures);
+    ``scratch_dir`` holds checkpoints in transit and must be on the data's volume."""
 
     role: Role = Role.LEADER
     leader_url: str | None = None
@@ -24,6 +29,10 @@ class ReplicationConfig:
     retention_bytes: int = 256 * 1024 * 1024
     retention_seconds: float = 24 * 3600.0
     retention_interval: float = 1.0
+    credentials: PeerCredentials | None = None
+    scratch_dir: Path | None = None
+    checkpoints_at_once: int = 2
+    checkpoint_write_timeout: float = 60.0
 
     def __post_init__(self) -> None:
         self.role = Role(self.role)

@@ -19,7 +19,12 @@ from aiohttp import WSMsgType
 from dynovault.replication import checkpoint
 from dynovault.replication import history as history_store
 from dynovault.replication.history import History
-from dynovault.replication.metrics import APPLY_LAG, BOOTSTRAPS, BYTES_APPLIED, RECORDS_APPLIED
+from dynovault.replication.metrics import (
+    APPLY_LAG,
+    BOOTSTRAPS,
+    BYTES_APPLIED,
+    RECORDS_APPLIED,
+)
 from dynovault.replication.protocol import (
     CHECKPOINT_PATH,
     DATA_FRAME_MAX,
@@ -28,6 +33,7 @@ from dynovault.replication.protocol import (
     lsn_field,
     parse_control,
 )
+from dynovault.signing import PROOF_HEADER, PeerCredentials, SignedHeaders
 from dynovault.storage.engine import Store, now_us
 
 log = logging.getLogger(__name__)
@@ -48,9 +54,11 @@ class Follower:
 
     def __init__(self, leader_url: str, name: str, session: aiohttp.ClientSession,
                  store: Callable[[], Store], replace_store: Callable[[Path], None],
-                 adopt_history: Callable[[History], None], scratch_dir: Path | None = None) -> None:
+                 adopt_history: Callable[[History], None], scratch_dir: Path | None = None,
+                 credentials: PeerCredentials | None = None) -> None:
         self.leader_url = leader_url
         self.scratch_dir = scratch_dir
+        self.credentials = credentials
         self.name = name
         self._session = session
         self._store = store
@@ -113,11 +121,14 @@ class Follower:
             "epoch": known.epoch if known else 0,
             "lsn": store.last_lsn,
         }
+        url = self.leader_url + STREAM_PATH
+        signed = self._signed("GET", url)
         async with self._session.ws_connect(
-            self.leader_url + STREAM_PATH, heartbeat=5.0, max_msg_size=DATA_FRAME_MAX, compress=0
+            url, heartbeat=5.0, max_msg_size=DATA_FRAME_MAX, compress=0, headers=signed and signed.headers
         ) as ws:
             await ws.send_json(hello)
             answer = parse_control(await ws.receive_str(timeout=10), "stream", "bootstrap", "refused")
+            self._check_proven(signed, answer.get("proof"))
             if answer["type"] == "bootstrap":
                 raise BootstrapRequired()
             if answer["type"] != "stream":
@@ -181,9 +192,23 @@ class Follower:
 
     async def _download_checkpoint(self, target: Path) -> History:
         timeout = aiohttp.ClientTimeout(total=None, sock_read=60)
-        async with self._session.get(self.leader_url + CHECKPOINT_PATH, timeout=timeout) as reply:
+        url = self.leader_url + CHECKPOINT_PATH
+        signed = self._signed("GET", url)
+        async with self._session.get(url, timeout=timeout, headers=signed and signed.headers) as reply:
             reply.raise_for_status()
+            self._check_proven(signed, reply.headers.get(PROOF_HEADER))
             return await checkpoint.receive(reply.content, target)
+
+    # ---- peer authentication ---------------------------------------------------------
+
+    def _signed(self, method: str, url: str) -> SignedHeaders | None:
+        return None if self.credentials is None else self.credentials.sign(method, url)
+
+    def _check_proven(self, signed: SignedHeaders | None, answer_proof: object) -> None:
+        """With credentials, only a leader that holds them is one of our cluster: anything
+        else at that address gets neither our log position nor a say over our data."""
+        if signed is not None and not signed.proven_by(answer_proof):
+            raise ConnectionError(f"the leader at {self.leader_url} did not prove it holds this cluster's credentials")
 
     # ---- status ----------------------------------------------------------------------
 

@@ -31,6 +31,7 @@ from dynovault.replication.protocol import (
     parse_control,
     parse_hello,
 )
+from dynovault.signing import PEER_KEY_ID, PEER_PROOF
 from dynovault.storage.engine import Store, now_us
 from dynovault.storage.replog import LogRecord
 
@@ -65,6 +66,8 @@ class FollowerLink:
     ws: web.WebSocketResponse
     sent_lsn: int
     applied_lsn: int
+    # The key the follower signed its connection with (None when signatures are not verified).
+    key_id: str | None = None
     connected_at: float = field(default_factory=time.time)
     sent_bytes: int = 0
     last_frame_at: float = 0.0
@@ -155,12 +158,15 @@ class Leader:
             await ws.send_json({"type": "refused", "reason": f"not a replication hello: {error}"})
             await ws.close()
             return ws
-        answer = self._answer_hello(hello)
+        key_id = request.get(PEER_KEY_ID)
+        answer = self._answer_hello(hello, key_id)
+        if PEER_PROOF in request:
+            answer["proof"] = request[PEER_PROOF]
         await ws.send_json(answer)
         if answer["type"] != "stream":
             await ws.close()
             return ws
-        link = FollowerLink(hello["name"], ws, sent_lsn=hello["lsn"], applied_lsn=hello["lsn"])
+        link = FollowerLink(hello["name"], ws, sent_lsn=hello["lsn"], applied_lsn=hello["lsn"], key_id=key_id)
         previous = self.links.get(link.name)
         if previous is not None:
             await previous.ws.close(message=b"replaced by a new connection")
@@ -177,10 +183,13 @@ class Leader:
             log.info("follower disconnected", extra={"follower": link.name})
         return ws
 
-    def _answer_hello(self, hello: dict) -> dict:
+    def _answer_hello(self, hello: dict, key_id: str | None) -> dict:
         store, history = self._store(), self._history()
         if not self.active or history is None:
             return {"type": "refused", "reason": "this node is not a leader"}
+        holder = self.links.get(hello["name"])
+        if holder is not None and holder.key_id != key_id:
+            return {"type": "refused", "reason": f"follower name {hello['name']!r} is connected under another key"}
         if hello.get("cluster") == history.cluster and hello["epoch"] > history.epoch:
             self._on_newer_epoch(hello["epoch"])
             return {"type": "refused", "reason": f"this leader's epoch {history.epoch} is older than {hello['epoch']}"}
