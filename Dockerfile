@@ -3,7 +3,6 @@ FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY dynovault ./dynovault
-COPY bench ./bench
 RUN pip install --no-cache-dir .
 
 VOLUME ["/data"]
