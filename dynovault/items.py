@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 
 from dynovault.errors import KEY_MISMATCH, ValidationException, empty_key_value, invalid
+from dynovault.indexes import check_index_keys
 from dynovault.storage.engine import Table, stored_value
 from dynovault.values.attributes import (
     MAX_ITEM_SIZE,
@@ -64,7 +65,14 @@ def validated_item(table: Table, item: Any, batched: bool = False) -> tuple[Item
             raise invalid(f"Type mismatch for key {name} expected: {tag} actual: {actual}")
         _check_key_value(name, tag, canonical_value(value)[1], is_hash)
     check_item_size(size)
+    check_index_keys_of(table, canonical)
     return canonical, size, table.schema.encode(canonical)
+
+
+def check_index_keys_of(table: Table, item: Item, by_update: bool = False) -> None:
+    """Refuse an item that gives one of the table's index key attributes a wrong value."""
+    if table.indexes:
+        check_index_keys((index.layout for index in table.indexes), item, by_update)
 
 
 def check_item_size(size: int, message: str = "Item size has exceeded the maximum allowed size") -> None:

@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from dynovault.errors import ResourceInUseException, ValidationException, invalid
+from dynovault.indexes import GLOBAL, LOCAL, created_indexes
 from dynovault.node import Node, table_name
 from dynovault.storage.engine import Table
 
@@ -16,8 +17,6 @@ MAX_KEY_ELEMENTS = 2
 # Kept in the catalog but not part of a TableDescription.
 _INTERNAL_FIELDS = ("Tags",)
 _UNSUPPORTED = (
-    "GlobalSecondaryIndexes",
-    "LocalSecondaryIndexes",
     "StreamSpecification",
     "SSESpecification",
     "ResourcePolicy",
@@ -31,8 +30,10 @@ def create_table(node: Node, definition: dict) -> Table:
     for feature in _UNSUPPORTED:
         if definition.get(feature):
             raise ValidationException(f"{feature} is not supported by this server")
-    check_key_schema(definition["KeySchema"], definition["AttributeDefinitions"])
+    indexed = definition.get(GLOBAL) is not None or definition.get(LOCAL) is not None
+    check_key_schema(definition["KeySchema"], definition["AttributeDefinitions"], indexed)
     billing_mode = definition.get("BillingMode", "PROVISIONED")
+    indexes = created_indexes(definition, billing_mode)
     throughput = throughput_of(definition, billing_mode)
     if name in node.store.tables:
         raise ResourceInUseException(f"Table already exists: {name}")
@@ -45,6 +46,7 @@ def create_table(node: Node, definition: dict) -> Table:
         "BillingModeSummary": billing_summary(billing_mode),
         "DeletionProtectionEnabled": bool(definition.get("DeletionProtectionEnabled", False)),
         "Tags": definition.get("Tags", []),
+        **indexes,
     }
     if "TableClass" in definition:
         description["TableClassSummary"] = {"TableClass": definition["TableClass"]}
@@ -58,7 +60,20 @@ def describe(node: Node, table: Table, status: str = "ACTIVE") -> dict:
     description["ItemCount"] = table.item_count
     description["TableSizeBytes"] = table.size_bytes
     description["TableArn"] = node.table_arn(table.name)
+    for member in (LOCAL, GLOBAL):
+        if member in description:
+            description[member] = [_describe_index(node, table, index) for index in description[member]]
     return description
+
+
+def _describe_index(node: Node, table: Table, index: dict) -> dict:
+    live = table.index(index["IndexName"])
+    return {
+        **index,
+        "IndexSizeBytes": live.size_bytes if live else 0,
+        "ItemCount": live.item_count if live else 0,
+        "IndexArn": f"{node.table_arn(table.name)}/index/{index['IndexName']}",
+    }
 
 
 def throughput_of(request: dict, billing_mode: str, previous: dict | None = None) -> dict:
@@ -90,8 +105,9 @@ def billing_summary(billing_mode: str) -> dict:
     return summary
 
 
-def check_key_schema(key_schema: list[dict], attribute_definitions: list[dict]) -> None:
-    """DynamoDB's CreateTable rules tying KeySchema to AttributeDefinitions."""
+def check_key_schema(key_schema: list[dict], attribute_definitions: list[dict], indexed: bool = False) -> None:
+    """DynamoDB's CreateTable rules tying KeySchema to AttributeDefinitions; with
+    ``indexed``, definitions may also key the indexes (checked with them)."""
     if len(key_schema) > MAX_KEY_ELEMENTS:
         elements = ", ".join(
             f"KeySchemaElement(attributeName={k['AttributeName']}, keyType={k['KeyType']})" for k in key_schema
@@ -119,7 +135,7 @@ def check_key_schema(key_schema: list[dict], attribute_definitions: list[dict]) 
             "Some index key attributes are not defined in AttributeDefinitions. "
             f"Keys: [{', '.join(missing)}], AttributeDefinitions: [{', '.join(defined)}]"
         )
-    if len(defined) != len(keys):
+    if len(defined) != len(keys) and not indexed:
         raise invalid(
             "Number of attributes in KeySchema does not exactly match number of attributes defined in "
             "AttributeDefinitions"

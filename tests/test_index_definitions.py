@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from dynovault.errors import LimitExceededException, ResourceNotFoundException, ValidationException
+from dynovault.errors import (
+    LimitExceededException,
+    ResourceNotFoundException,
+    ValidationException,
+)
 from dynovault.indexes import (
     check_index_keys,
     created_indexes,

@@ -7,7 +7,11 @@ import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dynovault.storage.indexes import ENTRY_OVERHEAD_BYTES, index_column_family, layouts_of
+from dynovault.storage.indexes import (
+    ENTRY_OVERHEAD_BYTES,
+    index_column_family,
+    layouts_of,
+)
 from dynovault.storage.keycodec import HASH_BYTES, KeyCodec
 from dynovault.storage.stored import stored_json, stored_size, stored_value
 from dynovault.values.attributes import canonical_item

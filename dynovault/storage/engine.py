@@ -1,5 +1,6 @@
-"""The RocksDB store: one column family per table, a catalog, table statistics and the
-replication log, all changed together in single WriteBatches.
+"""The RocksDB store: one column family per table and per secondary index, a catalog,
+statistics and the replication log, all changed together in single WriteBatches: an item
+change, its index entries and its log record commit or vanish as one.
 
 Calls are synchronous and short; the server runs them on its event loop, which also makes
 each read-modify-write (conditional writes, counters) atomic with respect to others.
@@ -20,8 +21,12 @@ from pathlib import Path
 import orjson
 from rocksdict import Checkpoint, Options, Rdict, WriteBatch, WriteOptions
 
+from dynovault.storage.indexes import BUILD_PREFIX, LiveIndex, open_indexes
 from dynovault.storage.keycodec import KeyCodec
 from dynovault.storage.replog import LSN, LogRecord, RecordKind, lsn_key
+from dynovault.storage.stored import stored_json as stored_json
+from dynovault.storage.stored import stored_size as stored_size
+from dynovault.storage.stored import stored_value as stored_value
 
 log = logging.getLogger(__name__)
 
@@ -30,21 +35,9 @@ STATS_CF = "stats"
 REPLOG_CF = "replog"
 META_CF = "meta"
 _SYSTEM_CFS = ("default", CATALOG_CF, STATS_CF, REPLOG_CF, META_CF)
-_SIZE_PREFIX = struct.Struct(">I")
 _STATS = struct.Struct(">qq")
-
-
-def stored_value(item_json: bytes, size: int) -> bytes:
-    """Stored form of an item: its DynamoDB size, then its wire JSON."""
-    return _SIZE_PREFIX.pack(size) + item_json
-
-
-def stored_json(value: bytes) -> bytes:
-    return value[_SIZE_PREFIX.size :]
-
-
-def stored_size(value: bytes) -> int:
-    return _SIZE_PREFIX.unpack_from(value)[0]
+# Items an index build indexes per commit, so writes and reads go on between chunks.
+BUILD_CHUNK_ITEMS = 256
 
 
 @dataclass(slots=True)
@@ -58,10 +51,14 @@ class Table:
     column_family: str
     item_count: int = 0
     size_bytes: int = 0
+    indexes: tuple[LiveIndex, ...] = ()
 
     @property
     def name(self) -> str:
         return self.description["TableName"]
+
+    def index(self, name: str) -> LiveIndex | None:
+        return next((index for index in self.indexes if index.layout.name == name), None)
 
 
 def column_family_of(description: dict) -> str:
@@ -69,13 +66,18 @@ def column_family_of(description: dict) -> str:
     return "t_" + description["TableId"].replace("-", "")
 
 
-def open_table(db: Rdict, description: dict, stats: Rdict) -> Table | None:
+def open_table(db: Rdict, description: dict, stats: Rdict, meta: Rdict | None = None) -> Table | None:
     """The live table a catalog description names in ``db``, with its statistics; None
-    when its column family is not open (a secondary instance opened before it existed)."""
+    when its column family is not open (a secondary instance opened before it existed).
+    Its indexes are opened too when ``meta`` (which holds their build progress) is given:
+    a read-only secondary instance does without them."""
     family = column_family_of(description)
     try:
         data = db.get_column_family(family)
     except Exception:
+        return None
+    indexes = () if meta is None else open_indexes(db, description, stats, meta, create=False)
+    if indexes is None:
         return None
     raw_stats = stats.get(family.encode())
     count, size = _STATS.unpack(raw_stats) if raw_stats else (0, 0)
@@ -87,6 +89,7 @@ def open_table(db: Rdict, description: dict, stats: Rdict) -> Table | None:
         column_family=family,
         item_count=count,
         size_bytes=size,
+        indexes=indexes,
     )
 
 
@@ -136,6 +139,7 @@ class Store:
         self.last_lsn = self._read_last_lsn()
         self.commit_listeners: list[Callable[[int], None]] = []
         self._load_tables(set(existing))
+        self.finish_index_builds()
 
     # ---- lifecycle -------------------------------------------------------------------
 
@@ -149,16 +153,19 @@ class Store:
             description = orjson.loads(raw)
             self.tables[name.decode()] = self._open_table(description)
         live = {t.column_family for t in self.tables.values()}
+        live |= {index.column_family for t in self.tables.values() for index in t.indexes}
         for orphan in families - live - set(_SYSTEM_CFS):
             log.info("dropping orphan column family", extra={"column_family": orphan})
             self.db.drop_column_family(orphan)
 
     def _open_table(self, description: dict) -> Table:
-        table = open_table(self.db, description, self._stats)
-        if table is None:
-            self.db.create_column_family(column_family_of(description), Options(raw_mode=True))
-            table = open_table(self.db, description, self._stats)
-        return table
+        family = column_family_of(description)
+        try:
+            self.db.get_column_family(family)
+        except Exception:
+            self.db.create_column_family(family, Options(raw_mode=True))
+        open_indexes(self.db, description, self._stats, self.meta, create=True)
+        return open_table(self.db, description, self._stats, self.meta)
 
     def close(self) -> None:
         self.db.close()
@@ -174,24 +181,90 @@ class Store:
             if table is not None:
                 self.delete_table(name)
             table = self._open_table(description)
-        table.description = description
         raw = orjson.dumps(description)
         batch = WriteBatch(raw_mode=True)
         batch.put(name.encode(), raw, self._handles[CATALOG_CF])
+        dropped = self._reindex(batch, table, description)
+        table.description = description
         self._log(batch, LogRecord(RecordKind.PUT_TABLE, commit_time_us or now_us(), name, b"", raw))
         self._commit(batch)
+        for index in dropped:
+            self.db.drop_column_family(index.column_family)
         self.tables[name] = table
         return table
+
+    def _reindex(self, batch: WriteBatch, table: Table, description: dict) -> list[LiveIndex]:
+        """Give ``table`` the indexes ``description`` declares; return those it no longer
+        does (their column families are dropped once the batch commits). An index new to
+        a table that holds items starts empty and is built from them (see build_index)."""
+        opened = open_indexes(self.db, description, self._stats, self.meta, create=True)
+        kept = {index.column_family: index for index in table.indexes}
+        indexes = []
+        for index in opened:
+            if index.column_family in kept:
+                index = kept.pop(index.column_family)
+            elif table.item_count:
+                index.built_through = b""
+                batch.put(BUILD_PREFIX + index.column_family.encode(), b"", self._handles[META_CF])
+            indexes.append(index)
+        for index in kept.values():
+            self._forget_index(batch, index)
+        table.indexes = tuple(indexes)
+        return list(kept.values())
+
+    def _forget_index(self, batch: WriteBatch, index: LiveIndex) -> None:
+        batch.delete(index.column_family.encode(), self._handles[STATS_CF])
+        batch.delete(BUILD_PREFIX + index.column_family.encode(), self._handles[META_CF])
 
     def delete_table(self, name: str, commit_time_us: int | None = None) -> Table:
         table = self.tables.pop(name)
         batch = WriteBatch(raw_mode=True)
         batch.delete(name.encode(), self._handles[CATALOG_CF])
         batch.delete(table.column_family.encode(), self._handles[STATS_CF])
+        for index in table.indexes:
+            self._forget_index(batch, index)
         self._log(batch, LogRecord(RecordKind.DELETE_TABLE, commit_time_us or now_us(), name))
         self._commit(batch)
         self.db.drop_column_family(table.column_family)
+        for index in table.indexes:
+            self.db.drop_column_family(index.column_family)
         return table
+
+    # ---- index builds ----------------------------------------------------------------
+    # An index added to a table that holds items is built by walking the table in
+    # chunks. Every node builds its own from its own items (the log carries only the
+    # table change that added the index), so replicas derive the same entries.
+
+    def build_index(self, table: Table, index: LiveIndex, limit: int = BUILD_CHUNK_ITEMS) -> bool:
+        """Index the next ``limit`` items of an index build, in one commit with the
+        build's progress; return whether the index is complete."""
+        if index.built_through is None:
+            return True
+        start = index.built_through + b"\x00" if index.built_through else b""
+        batch = WriteBatch(raw_mode=True)
+        last = None
+        for count, (key, stored) in enumerate(self.iterate(table, start, None), 1):
+            index.stage_build(batch, key, stored)
+            last = key
+            if count == limit:
+                break
+        progress = BUILD_PREFIX + index.column_family.encode()
+        if last is None:
+            batch.delete(progress, self._handles[META_CF])
+        else:
+            batch.put(progress, last, self._handles[META_CF])
+        batch.put(*index.stats_entry(), self._handles[STATS_CF])
+        self.db.write(batch, self._write_options)
+        index.built_through = last
+        return last is None
+
+    def finish_index_builds(self) -> None:
+        """Complete every index build at once (a follower applying the change that added
+        an index, or any node reopening its data mid-build)."""
+        for table in self.tables.values():
+            for index in table.indexes:
+                while not self.build_index(table, index):
+                    pass
 
     # ---- items -----------------------------------------------------------------------
 
@@ -224,6 +297,8 @@ class Store:
         table = change.table
         slot = (table.column_family, change.key)
         old = pending[slot][1] if slot in pending else table.data.get(change.key)
+        if table.indexes:
+            self._stage_indexes(batch, table, change.key, old, change.value)
         if change.value is None:
             batch.delete(change.key, table.cf_handle)
             record = LogRecord(RecordKind.DELETE_ITEM, commit_time_us, table.name, change.key)
@@ -235,6 +310,13 @@ class Store:
         pending[slot] = (table, change.value)
         return old
 
+    @staticmethod
+    def _stage_indexes(batch: WriteBatch, table: Table, key: bytes, old: bytes | None, new: bytes | None) -> None:
+        old_item = orjson.loads(stored_json(old)) if old is not None else None
+        new_item = orjson.loads(stored_json(new)) if new is not None else None
+        for index in table.indexes:
+            index.stage(batch, key, old_item, old, new_item, new)
+
     def _stage_stats(self, batch: WriteBatch, pending: _Staged) -> None:
         touched = {table.column_family: table for table, _ in pending.values()}
         for column_family, table in touched.items():
@@ -243,6 +325,8 @@ class Store:
                 _STATS.pack(table.item_count, table.size_bytes),
                 self._handles[STATS_CF],
             )
+            for index in table.indexes:
+                batch.put(*index.stats_entry(), self._handles[STATS_CF])
 
     @staticmethod
     def _account(table: Table, old: bytes | None, new: bytes | None) -> None:
@@ -254,11 +338,11 @@ class Store:
             table.size_bytes += stored_size(new)
 
     def iterate(
-        self, table: Table, start: bytes, end: bytes | None, reverse: bool = False
+        self, source: Table | LiveIndex, start: bytes, end: bytes | None, reverse: bool = False
     ) -> Iterator[tuple[bytes, bytes]]:
-        """Items with ``start <= key < end`` (``end`` None: to the end of the table),
-        ascending, or descending from just below ``end`` when ``reverse``."""
-        it = table.data.iter()
+        """Items (or a table's index entries) with ``start <= key < end`` (``end`` None:
+        to the end), ascending, or descending from just below ``end`` when ``reverse``."""
+        it = source.data.iter()
         if reverse:
             if end is None:
                 it.seek_to_last()
@@ -307,6 +391,7 @@ class Store:
             batch, pending = self._commit_staged(batch, pending)
             if record.kind is RecordKind.PUT_TABLE:
                 self.put_table(orjson.loads(record.value), record.commit_time_us)
+                self.finish_index_builds()
             else:
                 self.delete_table(record.table, record.commit_time_us)
         self._commit_staged(batch, pending)

@@ -20,7 +20,12 @@ from dataclasses import dataclass
 import orjson
 from rocksdict import Options, Rdict, WriteBatch
 
-from dynovault.storage.keycodec import HASH_BYTES, decode_value, encode_value, partition_hash
+from dynovault.storage.keycodec import (
+    HASH_BYTES,
+    decode_value,
+    encode_value,
+    partition_hash,
+)
 from dynovault.storage.stored import stored_json, stored_size, stored_value
 from dynovault.values.attributes import canonical_item
 

@@ -19,7 +19,7 @@ from dynovault.expressions.nodes import (
 )
 from dynovault.expressions.paths import Item, project
 from dynovault.expressions.update import apply_actions
-from dynovault.items import check_item_size, store_form, validated_key
+from dynovault.items import check_index_keys_of, check_item_size, store_form, validated_key
 from dynovault.node import Node
 from dynovault.storage.engine import ItemChange, Table, stored_json, stored_size
 from dynovault.values.attributes import canonical_item
@@ -75,6 +75,7 @@ async def handle(request: dict, node: Node) -> bytes:
         apply_actions(update.actions, old or {}, new, expressions.values, wrong_type)
     new, size = canonical_item(new)
     check_item_size(size, "Item size to update has exceeded the maximum allowed size")
+    check_index_keys_of(table, new, by_update=True)
     if stored is None and _only_removes(update):
         # Taking attributes away from an item that is not there creates no item.
         return with_members(b"{}", ConsumedCapacity=consumed_capacity(request, table.name, write_units(0)))
