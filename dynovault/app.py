@@ -12,6 +12,7 @@ from pathlib import Path
 from aiohttp import web
 
 from dynovault import metrics, replication
+from dynovault.api.auth import SignatureVerifier, require_signatures_on
 from dynovault.api.server import Authenticator, build_app
 from dynovault.features.http import add_routes as add_feature_routes
 from dynovault.node import Node
@@ -30,6 +31,8 @@ class NodeSettings:
     features: Path
     replication: ReplicationConfig
     authenticate: Authenticator | None = None
+    # With signatures verified, /metrics answers unsigned scrapes only when opened explicitly.
+    open_metrics: bool = False
 
 
 def serving_app(settings: NodeSettings) -> web.Application:
@@ -40,6 +43,11 @@ def serving_app(settings: NodeSettings) -> web.Application:
     replication.install(app, replicator)
     add_feature_routes(app, node, settings.features, replicator.guard)
     metrics.add_routes(app)
+    if isinstance(settings.authenticate, SignatureVerifier):
+        # Nothing but the health checks (and /metrics when opened) answers an unsigned
+        # request; POST / checks its signature itself.
+        open_paths = {"/", "/health", "/metrics"} if settings.open_metrics else {"/", "/health"}
+        require_signatures_on(app, settings.authenticate, frozenset(open_paths))
     app.on_cleanup.append(lambda _app: _close(node))
     return app
 

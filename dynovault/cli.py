@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import gc
+import ipaddress
 import sys
 from pathlib import Path
 
 import uvloop
 from aiohttp import web
 
-from dynovault import logs
+from dynovault import logs, tls
 from dynovault.api.auth import authenticator_for
 from dynovault.app import NodeSettings, serving_app
 from dynovault.features import cli as features_cli
@@ -22,12 +23,24 @@ def _serve_parser(commands: argparse._SubParsersAction) -> None:
     serve.add_argument("--data-dir", default="./data", type=Path, help="RocksDB directory (default ./data)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", default=8000, type=int)
-    serve.add_argument("--region", default="us-east-1", help="region reported in table ARNs")
+    serve.add_argument(
+        "--region", default="us-east-1",
+        help="region reported in table ARNs; with --credentials-file, the region signatures must be scoped to",
+    )
+    serve.add_argument("--allowed-regions", nargs="+", default=[], metavar="REGION",
+                       help="further regions a signature's scope may name")
     serve.add_argument(
         "--credentials-file",
         type=Path,
-        help="file of 'ACCESS_KEY_ID SECRET_ACCESS_KEY' lines; when given, SigV4 signatures are verified",
+        help="file of 'ACCESS_KEY_ID SECRET_ACCESS_KEY' lines; when given, SigV4 signatures are verified "
+             "on every endpoint but /health",
     )
+    serve.add_argument("--open-metrics", action="store_true",
+                       help="with --credentials-file, serve /metrics to unsigned scrapes too")
+    serve.add_argument("--tls-cert", type=Path, metavar="FILE", help="serve HTTPS with this certificate chain")
+    serve.add_argument("--tls-key", type=Path, metavar="FILE", help="the private key of --tls-cert")
+    serve.add_argument("--tls-ca", type=Path, metavar="FILE",
+                       help="CA certificate the leader's certificate chains to, for a follower's connections")
     serve.add_argument(
         "--fsync",
         action="store_true",
@@ -41,6 +54,16 @@ def _serve_parser(commands: argparse._SubParsersAction) -> None:
 
 def serve_command(args: argparse.Namespace) -> int:
     logs.configure(args.log_level)
+    if (args.tls_cert is None) != (args.tls_key is None):
+        raise SystemExit("dynovault serve: --tls-cert and --tls-key go together")
+    ssl_context = tls.server_context(args.tls_cert, args.tls_key) if args.tls_cert else None
+    if args.credentials_file is None and not _loopback(args.host):
+        print(
+            f"dynovault: WARNING: listening on {args.host} without --credentials-file: "
+            "anyone who can reach this port can read and write every table",
+            file=sys.stderr,
+            flush=True,
+        )
     app = serving_app(
         NodeSettings(
             data_dir=args.data_dir,
@@ -49,11 +72,13 @@ def serve_command(args: argparse.Namespace) -> int:
             address=f"{args.host}:{args.port}",
             features=features_cli.definitions_path(args),
             replication=replication_cli.config_from(args),
-            authenticate=authenticator_for(args.credentials_file),
+            authenticate=authenticator_for(args.credentials_file, frozenset({args.region, *args.allowed_regions})),
+            open_metrics=args.open_metrics,
         )
     )
+    scheme = "https" if ssl_context else "http"
     print(
-        f"dynovault listening on http://{args.host}:{args.port} (data: {args.data_dir})",
+        f"dynovault listening on {scheme}://{args.host}:{args.port} (data: {args.data_dir})",
         file=sys.stderr,
         flush=True,
     )
@@ -61,8 +86,18 @@ def serve_command(args: argparse.Namespace) -> int:
     # collector's full passes, whose pauses would otherwise land in request latency.
     gc.collect()
     gc.freeze()
-    web.run_app(app, host=args.host, port=args.port, print=None, access_log=None, loop=uvloop.new_event_loop())
+    web.run_app(app, host=args.host, port=args.port, print=None, access_log=None, ssl_context=ssl_context,
+                loop=uvloop.new_event_loop())
     return 0
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -59,8 +59,18 @@ def refusal(call) -> tuple[str, str]:
 
 @pytest.mark.parametrize("key", sorted(KEYS))
 def test_every_configured_key_is_accepted(verifying_server, key):
-    ddb = client(verifying_server.url, key, KEYS[key], region="eu-west-1")
+    ddb = client(verifying_server.url, key, KEYS[key])
     assert ddb.list_tables()["TableNames"] == []
+
+
+def test_signature_scoped_to_another_region_is_refused(verifying_server):
+    """The server's --region (us-east-1 by default) is the only scope it accepts, as a
+    DynamoDB endpoint accepts only its own region."""
+    ddb = client(verifying_server.url, "AKIDPRIMARY", KEYS["AKIDPRIMARY"], region="eu-west-1")
+    assert refusal(ddb.list_tables) == (
+        "InvalidSignatureException",
+        "Credential should be scoped to a valid region, not 'eu-west-1'.",
+    )
 
 
 def test_session_tokens_are_covered_by_the_signature(verifying_server):
@@ -168,10 +178,24 @@ def test_missing_authorization_is_a_missing_token(verifying_server):
         (b"{}", "DynamoDB_20120810.ListTables", "MissingAuthenticationTokenException"),
     ],
 )
-def test_json_and_operation_are_checked_before_the_signature(verifying_server, body, target, code):
+def test_default_mode_parses_and_routes_before_the_signature(server, body, target, code):
     """DynamoDB's order: a request is parsed and routed before its signature is looked at."""
-    reply = RawClient(verifying_server.url).post(body, target=target, sign=False)
+    reply = RawClient(server.url).post(body, target=target, sign=False)
     assert (reply.status, reply.error_code) == (400, code)
+
+
+@pytest.mark.parametrize(
+    ("body", "target"),
+    [(b"{", "DynamoDB_20120810.ListTables"), (b"{}", "DynamoDB_20120810.Fly")],
+)
+def test_verified_signature_headers_are_checked_before_the_body(verifying_server, body, target):
+    """With credentials an unsigned request is refused before its body is read or
+    parsed; signed, the same request gets the body's own refusal."""
+    raw = RawClient(verifying_server.url, "AKIDPRIMARY", KEYS["AKIDPRIMARY"])
+    unsigned = raw.post(body, target=target, sign=False)
+    assert (unsigned.status, unsigned.error_code) == (400, "MissingAuthenticationTokenException")
+    signed = raw.post(body, target=target)
+    assert signed.error_code in ("SerializationException", "UnknownOperationException")
 
 
 def test_body_changed_after_signing_is_refused(verifying_server):

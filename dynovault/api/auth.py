@@ -170,15 +170,21 @@ def _request_time(date_header: str) -> datetime:
         ) from None
 
 
-def accept_any_signature(request: web.Request, body: bytes) -> None:
-    """Default mode: the request must look signed; who signed it is not checked. This runs
-    on every request, so SDK-shaped headers pass on two pattern matches."""
-    headers = request.headers
-    if _SDK_AUTHORIZATION.fullmatch(headers.get("Authorization", "")) and _AMZ_DATE.fullmatch(
-        headers.get("X-Amz-Date", "")
-    ):
-        return
-    parse_signed_request(request)
+class AnySignature:
+    """Default mode: the request must look signed; who signed it is not checked, so the
+    check runs where DynamoDB's order puts it, after the body was parsed. This runs on
+    every request, so SDK-shaped headers pass on two pattern matches."""
+
+    def check_headers(self, request: web.Request) -> None:
+        return None
+
+    def verify(self, request: web.Request, body: bytes, checked: None) -> None:
+        headers = request.headers
+        if _SDK_AUTHORIZATION.fullmatch(headers.get("Authorization", "")) and _AMZ_DATE.fullmatch(
+            headers.get("X-Amz-Date", "")
+        ):
+            return
+        parse_signed_request(request)
 
 
 @dataclass(frozen=True)
@@ -207,10 +213,6 @@ class SignatureVerifier:
         self.clock = clock
         self.regions = regions
 
-    def __call__(self, request: web.Request, body: bytes) -> str:
-        """The key id that signed the request, or DynamoDB's refusal."""
-        return self.verify(request, body, self.check_headers(request))
-
     def check_headers(self, request: web.Request) -> CheckedClaim:
         claim = parse_signed_request(request)
         self._check_time(claim)
@@ -223,6 +225,7 @@ class SignatureVerifier:
         return CheckedClaim(claim, key_id, region, signing_key(secret, scope_date, region))
 
     def verify(self, request: web.Request, body: bytes, checked: CheckedClaim) -> str:
+        """The key id that signed the request, or DynamoDB's refusal."""
         claim = checked.claim
         recomputation = _Recomputation(checked.region, _signed_header_values(request, claim), checked.signing_key)
         # The host comes from the signed headers; the URL only carries path and query.
@@ -331,7 +334,7 @@ def authenticator_for(credentials_file: Path | None, regions: frozenset[str] | N
     regions a verified credential scope may name (None: any)."""
     if credentials_file is None:
         log.info("authentication: any well-formed SigV4 signature is accepted (no credentials file)")
-        return accept_any_signature
+        return AnySignature()
     try:
         secrets = load_credentials(credentials_file)
     except (OSError, ValueError) as error:
@@ -340,6 +343,12 @@ def authenticator_for(credentials_file: Path | None, regions: frozenset[str] | N
         "authentication: SigV4 signatures verified", extra={"keys": len(secrets), "file": str(credentials_file)}
     )
     return SignatureVerifier(secrets, regions=regions)
+
+
+def require_signatures_on(app: web.Application, verifier: SignatureVerifier, open_paths: frozenset[str]) -> None:
+    """Install ``require_signatures`` and the proof its answers carry."""
+    app.middlewares.append(require_signatures(verifier, open_paths))
+    app.on_response_prepare.append(send_peer_proof)
 
 
 def require_signatures(verifier: SignatureVerifier, open_paths: frozenset[str]) -> web.Middleware:

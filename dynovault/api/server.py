@@ -7,11 +7,12 @@ check, handler, one orjson dump (or stored bytes spliced by the handler), CRC32 
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import uuid
 import zlib
-from collections.abc import Callable
+from typing import Any, Protocol
 
 import orjson
 from aiohttp import web
@@ -37,7 +38,21 @@ CONTENT_TYPE = "application/x-amz-json-1.0"
 # DynamoDB accepts requests up to 16 MB (a full BatchWriteItem).
 MAX_REQUEST_BYTES = 16 * 1024 * 1024
 
-Authenticator = Callable[[web.Request, bytes], None]
+# A body above this size waits for one of LARGE_BODIES_AT_ONCE slots before it is read, so
+# many slow large uploads hold connections but not memory.
+LARGE_BODY_BYTES = 1024 * 1024
+LARGE_BODIES_AT_ONCE = 16
+
+
+class Authenticator(Protocol):
+    """A request's signature, checked in two steps: what needs no body, before the body is
+    read (so a forged or stale request costs no memory), then the signature over it."""
+
+    def check_headers(self, request: web.Request) -> Any: ...
+
+    def verify(self, request: web.Request, body: bytes, checked: Any) -> Any: ...
+
+
 NODE_KEY = web.AppKey("node", Node)
 # A random per-process prefix and a counter: as unique as a uuid4 per answer, at a tenth
 # of its cost on the hot path.
@@ -100,6 +115,7 @@ class Dispatcher:
         self.handlers: dict[str, Handler] = load_operations()
         self.authenticate = authenticate
         self.guard = guard
+        self._large_bodies = asyncio.Semaphore(LARGE_BODIES_AT_ONCE)
 
     async def __call__(self, request: web.Request) -> web.Response:
         try:
@@ -117,15 +133,17 @@ class Dispatcher:
         return _response(body)
 
     async def _dispatch(self, request: web.Request) -> bytes:
-        """DynamoDB's order of checks: body, JSON, operation, signature, then the model."""
-        body = await _read_body(request)
+        """DynamoDB's order of checks: body, JSON, operation, signature, then the model;
+        whatever of the signature needs no body is checked before the body is read."""
+        checked = None if self.authenticate is None else self.authenticate.check_headers(request)
+        body = await self._body(request)
         try:
             payload = orjson.loads(body) if body else {}
         except orjson.JSONDecodeError as error:
             raise SerializationException(f"Could not parse request body into json: {error}") from None
         operation, handler = self._handler(request.headers.get("X-Amz-Target", ""))
         if self.authenticate is not None:
-            self.authenticate(request, body)
+            self.authenticate.verify(request, body, checked)
         validate_request(operation, payload)
         result = await self.guard(
             operation, payload, lambda: handler(payload, self.node), Forwardable(request.path, request.headers, body)
@@ -135,6 +153,13 @@ class Dispatcher:
                 raise leader_error(result)
             return result.body
         return result if isinstance(result, bytes) else orjson.dumps(result)
+
+    async def _body(self, request: web.Request) -> bytes:
+        length = request.content_length
+        if length is not None and length <= LARGE_BODY_BYTES:
+            return await _read_body(request)
+        async with self._large_bodies:
+            return await _read_body(request)
 
     def _handler(self, target: str) -> tuple[str, Handler]:
         operation = target.removeprefix(TARGET_PREFIX)

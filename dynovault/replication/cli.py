@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import argparse
 import socket
+import ssl
 import sys
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import orjson
 
+from dynovault import tls
 from dynovault.replication.config import ReplicationConfig, Role
 from dynovault.replication.protocol import FOLLOW_PATH, PROMOTE_PATH
+from dynovault.signing import PeerCredentials, first_credentials, load_credentials
 
 
 def add_serve_options(serve: argparse.ArgumentParser) -> None:
@@ -27,6 +31,16 @@ def add_serve_options(serve: argparse.ArgumentParser) -> None:
                        help="keep at most this much replication log (default 256 MiB)")
     group.add_argument("--log-retention-seconds", type=float, default=24 * 3600.0, metavar="SECONDS",
                        help="drop log records older than this (default 86400)")
+    group.add_argument("--peer-key", metavar="ACCESS_KEY_ID",
+                       help="key of --credentials-file this node signs its requests to the leader with "
+                            "(default: the file's first)")
+    group.add_argument("--replication-scratch-dir", type=Path, metavar="DIR",
+                       help="where checkpoints in transit are kept; must be on the data directory's volume "
+                            "(default: beside the data directory)")
+    group.add_argument("--checkpoints-at-once", type=int, default=2, metavar="N",
+                       help="checkpoints the leader streams at the same time (default 2)")
+    group.add_argument("--checkpoint-write-timeout", type=float, default=60.0, metavar="SECONDS",
+                       help="drop a checkpoint download whose reader stops reading this long (default 60)")
 
 
 def config_from(args: argparse.Namespace) -> ReplicationConfig:
@@ -40,7 +54,23 @@ def config_from(args: argparse.Namespace) -> ReplicationConfig:
         sync_timeout=args.sync_timeout,
         retention_bytes=args.log_retention_bytes,
         retention_seconds=args.log_retention_seconds,
+        credentials=_peer_credentials(args, "dynovault serve"),
+        scratch_dir=args.replication_scratch_dir,
+        checkpoints_at_once=args.checkpoints_at_once,
+        checkpoint_write_timeout=args.checkpoint_write_timeout,
+        client_ssl=tls.client_context(args.tls_ca),
     )
+
+
+def _peer_credentials(args: argparse.Namespace, command: str) -> PeerCredentials | None:
+    """The key this process signs its requests to other nodes with, from the same
+    credentials file the cluster verifies signatures against."""
+    if args.credentials_file is None:
+        return None
+    try:
+        return first_credentials(load_credentials(args.credentials_file), args.region, args.peer_key)
+    except (OSError, ValueError) as error:
+        raise SystemExit(f"{command}: credentials file: {error}") from None
 
 
 def _reachable_host(host: str) -> str:
@@ -57,26 +87,40 @@ def register(commands: argparse._SubParsersAction) -> None:
     promote.add_argument("node", metavar="URL", help="the follower to promote")
     promote.add_argument("--followers", nargs="*", default=[], metavar="URL",
                          help="other nodes to re-point to the new leader")
+    promote.add_argument("--credentials-file", type=Path,
+                         help="the cluster's credentials file: admin calls are signed with a key from it")
+    promote.add_argument("--peer-key", metavar="ACCESS_KEY_ID",
+                         help="key of --credentials-file to sign with (default: the file's first)")
+    promote.add_argument("--region", default="us-east-1", help="the cluster's --region (default us-east-1)")
+    promote.add_argument("--tls-ca", type=Path, metavar="FILE", help="CA certificate the nodes' TLS certificates chain to")
     promote.set_defaults(run=promote_command)
 
 
 def promote_command(args: argparse.Namespace) -> int:
+    credentials = _peer_credentials(args, "dynovault promote")
+    context = tls.client_context(args.tls_ca)
     new_leader = args.node.rstrip("/")
-    status = post_json(new_leader + PROMOTE_PATH, {})
+    status = post_json(new_leader + PROMOTE_PATH, {}, credentials, context)
     print(f"{new_leader}: {status['role']}, epoch {status['epoch']}, last LSN {status['last_lsn']}")
     for follower in args.followers:
-        status = post_json(follower.rstrip("/") + FOLLOW_PATH, {"leader": new_leader})
+        status = post_json(follower.rstrip("/") + FOLLOW_PATH, {"leader": new_leader}, credentials, context)
         print(f"{follower}: {status['role']} of {status.get('leader')}")
     return 0
 
 
-def post_json(url: str, body: dict) -> dict:
-    request = urllib.request.Request(
-        url, data=orjson.dumps(body), headers={"Content-Type": "application/json"}, method="POST"
-    )
+def post_json(url: str, body: dict, credentials: PeerCredentials | None = None,
+              context: ssl.SSLContext | None = None) -> dict:
+    data = orjson.dumps(body)
+    headers = {"Content-Type": "application/json"}
+    if credentials is not None:
+        headers = credentials.sign("POST", url, data, headers).headers
+    request = urllib.request.Request(url, data=data, headers=headers, method="POST")
     try:
-        with urllib.request.urlopen(request, timeout=30) as reply:
+        with urllib.request.urlopen(request, timeout=30, context=context) as reply:
             return orjson.loads(reply.read())
+    except urllib.error.HTTPError as error:
+        print(f"dynovault promote: {url}: {error}: {error.read()[:1000].decode(errors='replace')}", file=sys.stderr)
+        raise SystemExit(1) from None
     except urllib.error.URLError as error:
         print(f"dynovault promote: {url}: {error}", file=sys.stderr)
         raise SystemExit(1) from None

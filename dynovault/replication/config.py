@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -19,7 +20,8 @@ class ReplicationConfig:
     """``node_name`` names this node to its leader (metrics labels, status); the leader
     URL is where a follower streams from and forwards writes to. ``credentials`` sign this
     node's requests to its leader (None when the server verifies no signatures);
-    ``scratch_dir`` holds checkpoints in transit and must be on the data's volume."""
+    ``scratch_dir`` holds checkpoints in transit and must be on the data's volume;
+    ``client_ssl`` verifies the leader's certificate when the cluster speaks TLS."""
 
     role: Role = Role.LEADER
     leader_url: str | None = None
@@ -31,8 +33,11 @@ class ReplicationConfig:
     retention_interval: float = 1.0
     credentials: PeerCredentials | None = None
     scratch_dir: Path | None = None
+    # Each checkpoint in flight pins a directory of hard links (and the disk space of every
+    # file compacted away meanwhile): few at once, and none held by a reader that stopped.
     checkpoints_at_once: int = 2
     checkpoint_write_timeout: float = 60.0
+    client_ssl: ssl.SSLContext | None = None
 
     def __post_init__(self) -> None:
         self.role = Role(self.role)

@@ -59,6 +59,8 @@ class Follower:
         self.leader_url = leader_url
         self.scratch_dir = scratch_dir
         self.credentials = credentials
+        # Whether the leader at leader_url answered with proof of the cluster's credentials.
+        self.proven = False
         self.name = name
         self._session = session
         self._store = store
@@ -209,6 +211,7 @@ class Follower:
         else at that address gets neither our log position nor a say over our data."""
         if signed is not None and not signed.proven_by(answer_proof):
             raise ConnectionError(f"the leader at {self.leader_url} did not prove it holds this cluster's credentials")
+        self.proven = True
 
     # ---- status ----------------------------------------------------------------------
 

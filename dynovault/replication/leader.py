@@ -49,10 +49,6 @@ MIN_FRAME_INTERVAL = 0.001
 FRAME_MAX_BYTES = 1024 * 1024
 HEARTBEAT_SECONDS = 1.0
 PRUNE_WAITERS_ABOVE = 1024
-# Each checkpoint in flight pins a directory of hard links (and the disk space of every
-# file compacted away meanwhile): few at once, and none held by a reader that stopped.
-CHECKPOINTS_AT_ONCE = 2
-CHECKPOINT_WRITE_TIMEOUT = 60.0
 # bytes_behind reads at most this many records and extrapolates beyond, so a scrape stays
 # cheap even when a follower is millions of records behind.
 BYTES_BEHIND_SCAN_LIMIT = 10_000
@@ -97,8 +93,7 @@ class Leader:
 
     def __init__(self, store: Callable[[], Store], history: Callable[[], History | None],
                  on_newer_epoch: Callable[[int], None], sync_replicas: int, sync_timeout: float,
-                 scratch_dir: Path | None = None, checkpoints_at_once: int = CHECKPOINTS_AT_ONCE,
-                 checkpoint_write_timeout: float = CHECKPOINT_WRITE_TIMEOUT) -> None:
+                 scratch_dir: Path | None, checkpoints_at_once: int, checkpoint_write_timeout: float) -> None:
         self._store = store
         self.scratch_dir = scratch_dir
         self._checkpoint_slots = asyncio.Semaphore(checkpoints_at_once)

@@ -49,13 +49,18 @@ class Replicator:
     # ---- lifecycle -------------------------------------------------------------------
 
     async def start(self, _app: web.Application | None = None) -> None:
-        self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
+        # True is aiohttp's default certificate verification; a context carries the cluster's own CA.
+        connector = aiohttp.TCPConnector(ssl=self.config.client_ssl or True)
+        self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60), connector=connector)
         self.leader = Leader(
             store=lambda: self.node.store,
             history=lambda: self.history,
             on_newer_epoch=self._fence,
             sync_replicas=self.config.sync_replicas,
             sync_timeout=self.config.sync_timeout,
+            scratch_dir=self.config.scratch_dir,
+            checkpoints_at_once=self.config.checkpoints_at_once,
+            checkpoint_write_timeout=self.config.checkpoint_write_timeout,
         )
         if self.role is Role.LEADER:
             self._lead()
@@ -88,6 +93,8 @@ class Replicator:
             store=lambda: self.node.store,
             replace_store=self._replace_store,
             adopt_history=self._adopt_history,
+            scratch_dir=self.config.scratch_dir,
+            credentials=self.config.credentials,
         )
         self.follower.start()
 
@@ -142,6 +149,11 @@ class Replicator:
         if self.role is Role.FOLLOWER:
             if served_by_follower(operation, payload):
                 return await run_here()
+            if self.config.credentials is not None and not self.follower.proven:
+                raise ServiceUnavailable(
+                    f"This node is a read replica and its leader at {self.leader_url} has not proven "
+                    "it holds the cluster's credentials, so the request is not forwarded there"
+                )
             return await forward(self.session, self.leader_url, self.config.node_name, request)
         if not is_write(operation):
             return await run_here()
