@@ -4,7 +4,6 @@ compared with what DynamoDB answers for the same requests."""
 
 from __future__ import annotations
 
-import gzip
 import urllib.request
 
 import boto3
@@ -99,15 +98,6 @@ def test_malformed_json_is_a_serialization_error(raw, body):
     reply = raw.post(body, target="DynamoDB_20120810.DescribeTable")
     assert_error(reply, "SerializationException")
     assert reply.json()["message"].startswith("Could not parse request body into json: ")
-
-
-@pytest.mark.parametrize("encoding", ["gzip", "deflate", "br", "zstd"])
-def test_bodies_are_read_as_sent_whatever_their_content_encoding(raw, encoding):
-    """No DynamoDB client compresses requests: a Content-Encoding is not applied, and a body
-    that is not JSON as sent is a serialization error, never a plain-text refusal."""
-    assert raw.post(b'{"Limit": 1}', headers={"Content-Encoding": encoding}).status == 200
-    reply = raw.post(gzip.compress(b'{"Limit": 1}'), headers={"Content-Encoding": encoding})
-    assert_error(reply, "SerializationException")
 
 
 def test_json_nested_beyond_the_parser_limit_is_a_serialization_error(raw):

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import orjson
 from aiohttp import web
 
+from dynovault.api.bodies import MIN_COMPRESSED_ANSWER_BYTES, accepts_gzip, gzipped, request_payload
 from dynovault.api.model import validate_request
 from dynovault.api.ops import Handler, load_operations
 from dynovault.errors import (
@@ -64,16 +65,12 @@ def _request_id() -> str:
     return f"{_REQUEST_ID_PREFIX}{next(_request_numbers):012X}"
 
 
-def _response(body: bytes, status: int = 200) -> web.Response:
-    return web.Response(
-        body=body,
-        status=status,
-        headers={
-            "Content-Type": CONTENT_TYPE,
-            "x-amzn-RequestId": _request_id(),
-            "x-amz-crc32": str(zlib.crc32(body)),
-        },
-    )
+def _response(body: bytes, status: int = 200, content_encoding: str | None = None) -> web.Response:
+    """The CRC32 is of the bytes sent, compressed or not, as DynamoDB computes it."""
+    headers = {"Content-Type": CONTENT_TYPE, "x-amzn-RequestId": _request_id(), "x-amz-crc32": str(zlib.crc32(body))}
+    if content_encoding is not None:
+        headers["Content-Encoding"] = content_encoding
+    return web.Response(body=body, status=status, headers=headers)
 
 
 def error_response(error: DynamoError) -> web.Response:
@@ -130,6 +127,8 @@ class Dispatcher:
         # Checked first: building the record on every request would cost throughput.
         if log.isEnabledFor(logging.DEBUG):
             log.debug("answered", extra=_outcome(request, bytes=len(body)))
+        if len(body) >= MIN_COMPRESSED_ANSWER_BYTES and accepts_gzip(request.headers.get("Accept-Encoding")):
+            return _response(gzipped(body), content_encoding="gzip")
         return _response(body)
 
     async def _dispatch(self, request: web.Request) -> bytes:
@@ -137,10 +136,7 @@ class Dispatcher:
         whatever of the signature needs no body is checked before the body is read."""
         checked = None if self.authenticate is None else self.authenticate.check_headers(request)
         body = await self._body(request)
-        try:
-            payload = orjson.loads(body) if body else {}
-        except orjson.JSONDecodeError as error:
-            raise SerializationException(f"Could not parse request body into json: {error}") from None
+        payload = request_payload(body, request.headers.get("Content-Encoding"), MAX_REQUEST_BYTES)
         operation, handler = self._handler(request.headers.get("X-Amz-Target", ""))
         if self.authenticate is not None:
             self.authenticate.verify(request, body, checked)
@@ -191,17 +187,24 @@ async def health(request: web.Request) -> web.Response:
     )
 
 
+async def endpoint_health(request: web.Request) -> web.Response:
+    """DynamoDB's answer to ``GET /``, which load balancers and SDK health checks probe."""
+    return web.Response(text=f"healthy: dynamodb.{request.app[NODE_KEY].region}.amazonaws.com")
+
+
 def build_app(node: Node, authenticate: Authenticator | None = None, guard: Guard = run_here) -> web.Application:
     """The application with the DynamoDB endpoint and ``/health``; the composition root
     adds the other layers' routes to it."""
-    # Bodies are read as sent: no DynamoDB client compresses requests, and aiohttp's own
-    # decoding errors would be answered as plain text before any handler could shape them.
+    # Bodies are read as sent and decoded by the dispatcher (api/bodies.py): the signature
+    # covers the compressed bytes, and aiohttp's own decoding errors would be answered as
+    # plain text before any handler could shape them.
     app = web.Application(client_max_size=MAX_REQUEST_BYTES, handler_args={"auto_decompress": False})
     app[NODE_KEY] = node
     dispatcher = Dispatcher(node, authenticate, guard)
     # The bound coroutine method: aiohttp wraps any other callable in a deprecated shim
     # that costs a coroutine frame per request.
     app.router.add_post("/", dispatcher.__call__)
+    app.router.add_get("/", endpoint_health)
     app.router.add_get("/health", health)
     return app
 
