@@ -55,7 +55,7 @@ def create_indexed(ddb, name, **extra):
 def item_for(pk: str, sk: int) -> dict:
     """``g`` is even/odd by sort key, absent on sort key 5 (sparse); ``n`` counts down."""
     item = {"pk": {"S": pk}, "sk": {"N": str(sk)}, "n": {"N": str(10 - sk)}, "extra": {"S": f"x{sk}"},
-            "other": {"S": "not projected"}}
+            "unprojected": {"S": "not projected"}}
     if sk != 5:
         item["g"] = {"S": "even" if sk % 2 == 0 else "odd"}
     return item
@@ -247,7 +247,7 @@ def test_empty_string_index_key_is_refused(ddb, indexed):
 def test_query_gsi_in_both_orders(ddb, indexed):
     forward = query_g(ddb, indexed)["Items"]
     assert [int(i["n"]["N"]) for i in forward] == sorted(int(i["n"]["N"]) for i in forward)
-    assert len(forward) == 9 and forward[0]["other"] == {"S": "not projected"}
+    assert len(forward) == 9 and forward[0]["unprojected"] == {"S": "not projected"}
     backward = query_g(ddb, indexed, ScanIndexForward=False)["Items"]
     assert [int(i["n"]["N"]) for i in backward] == sorted((int(i["n"]["N"]) for i in forward), reverse=True)
 
@@ -290,7 +290,7 @@ def test_keys_only_and_include_indexes_return_their_projection(ddb, indexed):
     assert set(item) == {"pk", "sk", "g"}
     (item, *_) = query_g(ddb, indexed, index="g_incl")["Items"]
     assert set(item) == {"pk", "sk", "g", "extra"}
-    projected = query_g(ddb, indexed, index="g_keys", ProjectionExpression="pk, other")["Items"]
+    projected = query_g(ddb, indexed, index="g_keys", ProjectionExpression="pk, unprojected")["Items"]
     assert all(set(i) == {"pk"} for i in projected)
 
 
@@ -315,7 +315,7 @@ def test_local_index_fetches_unprojected_attributes_from_the_table(ddb, indexed)
         ConsistentRead=True, ReturnConsumedCapacity="INDEXES",
     )
     assert [int(i["n"]["N"]) for i in page["Items"]] == [7, 8, 9, 10]
-    assert page["Items"][0]["other"] == {"S": "not projected"}
+    assert page["Items"][0]["unprojected"] == {"S": "not projected"}
     capacity = page["ConsumedCapacity"]
     assert "by_n" in capacity["LocalSecondaryIndexes"] and capacity["Table"]["CapacityUnits"] > 0
     keys_only = ddb.query(
@@ -502,17 +502,17 @@ def test_update_table_index_refusals(ddb, indexed):
 def tournaments(ddb, table_name):
     ddb.create_table(
         TableName=table_name,
-        KeySchema=[{"AttributeName": "match", "KeyType": "HASH"}],
+        KeySchema=[{"AttributeName": "game", "KeyType": "HASH"}],
         AttributeDefinitions=[
             {"AttributeName": n, "AttributeType": t}
-            for n, t in (("match", "S"), ("tournament", "S"), ("region", "S"), ("round", "N"), ("bracket", "S"))
+            for n, t in (("game", "S"), ("tournament", "S"), ("area", "S"), ("round", "N"), ("bracket", "S"))
         ],
         BillingMode="PAY_PER_REQUEST",
         GlobalSecondaryIndexes=[{
             "IndexName": "by_tournament_region",
             "KeySchema": [
                 {"AttributeName": "tournament", "KeyType": "HASH"},
-                {"AttributeName": "region", "KeyType": "HASH"},
+                {"AttributeName": "area", "KeyType": "HASH"},
                 {"AttributeName": "round", "KeyType": "RANGE"},
                 {"AttributeName": "bracket", "KeyType": "RANGE"},
             ],
@@ -526,9 +526,9 @@ def tournaments(ddb, table_name):
                 for bracket in ("lower", "upper"):
                     number += 1
                     ddb.put_item(TableName=table_name, Item={
-                        "match": {"S": f"m{number}"}, "tournament": {"S": tournament}, "region": {"S": region},
+                        "game": {"S": f"m{number}"}, "tournament": {"S": tournament}, "area": {"S": region},
                         "round": {"N": str(round_)}, "bracket": {"S": bracket}})
-    ddb.put_item(TableName=table_name, Item={"match": {"S": "no-region"}, "tournament": {"S": "winter"},
+    ddb.put_item(TableName=table_name, Item={"game": {"S": "no-region"}, "tournament": {"S": "winter"},
                                              "round": {"N": "1"}, "bracket": {"S": "upper"}})
     return table_name
 
@@ -536,10 +536,10 @@ def tournaments(ddb, table_name):
 def query_matches(ddb, table, condition, **values):
     page = ddb.query(
         TableName=table, IndexName="by_tournament_region", KeyConditionExpression=condition,
-        ExpressionAttributeNames={"#r": "round"},
+        **({"ExpressionAttributeNames": {"#r": "round"}} if "#r" in condition else {}),
         ExpressionAttributeValues={f":{k}": ({"N": str(v)} if isinstance(v, int) else {"S": v}) for k, v in values.items()},
     )
-    return [(item["tournament"]["S"], item["region"]["S"], int(item["round"]["N"]), item["bracket"]["S"])
+    return [(item["tournament"]["S"], item["area"]["S"], int(item["round"]["N"]), item["bracket"]["S"])
             for item in page["Items"]]
 
 
@@ -550,26 +550,26 @@ def test_multi_attribute_gsi_is_described(ddb, tournaments):
 
 
 def test_multi_attribute_query_takes_every_partition_attribute(ddb, tournaments):
-    found = query_matches(ddb, tournaments, "tournament = :t AND region = :g", t="winter", g="eu")
+    found = query_matches(ddb, tournaments, "tournament = :t AND area = :g", t="winter", g="eu")
     assert found == [("winter", "eu", r, b) for r in (1, 2, 3) for b in ("lower", "upper")]
     with pytest.raises(ClientError) as caught:
         query_matches(ddb, tournaments, "tournament = :t", t="winter")
-    assert error_of(caught) == ("ValidationException", "Query condition missed key schema element: region")
+    assert error_of(caught) == ("ValidationException", "Query condition missed key schema element: area")
 
 
 def test_multi_attribute_sort_conditions_left_to_right(ddb, tournaments):
-    found = query_matches(ddb, tournaments, "tournament = :t AND region = :g AND #r = :r AND bracket > :b",
+    found = query_matches(ddb, tournaments, "tournament = :t AND area = :g AND #r = :r AND bracket > :b",
                           t="summer", g="na", r=2, b="lower")
     assert found == [("summer", "na", 2, "upper")]
-    found = query_matches(ddb, tournaments, "region = :g AND tournament = :t AND #r >= :r", t="summer", g="na", r=2)
+    found = query_matches(ddb, tournaments, "area = :g AND tournament = :t AND #r >= :r", t="summer", g="na", r=2)
     assert [(r, b) for *_, r, b in found] == [(2, "lower"), (2, "upper"), (3, "lower"), (3, "upper")]
-    found = query_matches(ddb, tournaments, "tournament = :t AND region = :g AND #r = :r AND begins_with(bracket, :b)",
+    found = query_matches(ddb, tournaments, "tournament = :t AND area = :g AND #r = :r AND begins_with(bracket, :b)",
                           t="winter", g="eu", r=3, b="up")
     assert found == [("winter", "eu", 3, "upper")]
     with pytest.raises(ClientError) as caught:
-        query_matches(ddb, tournaments, "tournament = :t AND region = :g AND bracket = :b", t="winter", g="eu", b="upper")
+        query_matches(ddb, tournaments, "tournament = :t AND area = :g AND bracket = :b", t="winter", g="eu", b="upper")
     assert error_of(caught)[0] == "ValidationException"
     with pytest.raises(ClientError) as caught:
-        query_matches(ddb, tournaments, "tournament = :t AND region = :g AND #r > :r AND bracket = :b",
+        query_matches(ddb, tournaments, "tournament = :t AND area = :g AND #r > :r AND bracket = :b",
                       t="winter", g="eu", r=1, b="upper")
     assert error_of(caught)[0] == "ValidationException"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dynovault.api.capacity import consumed_capacity, write_units
+from dynovault.api.capacity import consumed_capacity, index_write_units, write_units
 from dynovault.api.reads import with_members
 from dynovault.node import Node
 from dynovault.storage.engine import ItemChange, stored_json, stored_size
@@ -15,4 +15,5 @@ def commit_single(request: dict, node: Node, change: ItemChange, new_size: int) 
     wants_old = old is not None and request.get("ReturnValues") == "ALL_OLD"
     body = b'{"Attributes":' + stored_json(old) + b"}" if wants_old else b"{}"
     units = write_units(max(new_size, stored_size(old) if old else 0))
-    return with_members(body, ConsumedCapacity=consumed_capacity(request, change.table.name, units))
+    indexes = index_write_units(request, change.table, change.key, old, change.value)
+    return with_members(body, ConsumedCapacity=consumed_capacity(request, change.table.name, units, indexes))

@@ -14,10 +14,11 @@ from dynovault.api.capacity import consumed_capacity, read_units
 from dynovault.api.reads import with_members
 from dynovault.api.request_expressions import RequestExpressions
 from dynovault.api.validation import check_key_paths
-from dynovault.errors import ValidationException
+from dynovault.errors import KEY_MISMATCH, ValidationException, invalid
 from dynovault.expressions import ConditionExpression, Projection
 from dynovault.items import validated_key
 from dynovault.storage.engine import Table, stored_json, stored_size
+from dynovault.storage.indexes import LiveIndex
 
 MAX_PAGE_BYTES = 1024 * 1024
 
@@ -62,37 +63,116 @@ def read_plan(request: dict, expressions: RequestExpressions) -> ReadPlan:
     )
 
 
-def check_plan(request: dict, table: Table, plan: ReadPlan, scanning: bool) -> None:
-    """The checks of a read plan that need the table: indexes, and paths into key
-    attributes (a Query's filter may not name key attributes at all, checked apart)."""
-    index = request.get("IndexName")
-    if index is not None:
-        raise ValidationException(f"The table does not have the specified index: {index}")
-    if plan.projection is not None:
-        check_key_paths(table, plan.projection.paths)
-    if plan.filter is not None and scanning:
-        check_key_paths(table, plan.filter.paths)
+@dataclass(frozen=True, slots=True)
+class ReadSource:
+    """What a Query or Scan reads: a table, or one of its indexes. ``fetch`` says that
+    each index entry is replaced by its item from the table (an LSI asked for attributes
+    it does not project, which DynamoDB reads from the table at extra cost)."""
+
+    table: Table
+    index: LiveIndex | None = None
+    fetch: bool = False
+
+    @property
+    def key_names(self) -> tuple[str, ...]:
+        """The key attributes of what is read: an index's key and the table's."""
+        if self.index is None:
+            return self.table.schema.names
+        return self.index.layout.key_names + tuple(
+            name for name in self.table.schema.names if name not in self.index.layout.key_names
+        )
+
+    def decode_key(self, storage_key: bytes) -> dict:
+        if self.index is None:
+            return self.table.schema.decode(storage_key)
+        index_key, table_key = self.index.layout.decode(storage_key)
+        return {**self.table.schema.decode(table_key), **index_key}
+
+    def table_key(self, storage_key: bytes) -> bytes:
+        return storage_key if self.index is None else self.index.layout.decode(storage_key)[1]
 
 
-def start_key(request: dict, table: Table) -> tuple[dict, bytes] | None:
-    """ExclusiveStartKey validated against the key schema: canonical and as a storage key."""
+def check_plan(request: dict, table: Table, plan: ReadPlan, scanning: bool) -> ReadSource:
+    """The checks of a read plan that need the table: the index it names, and paths into
+    key attributes (a Query's filter may not name key attributes at all, checked apart)."""
+    source = _source(request, table, plan)
+    for expression in (plan.projection, plan.filter if scanning else None):
+        if expression is not None:
+            check_key_paths(source.key_names, expression.paths)
+    return source
+
+
+def _source(request: dict, table: Table, plan: ReadPlan) -> ReadSource:
+    name = request.get("IndexName")
+    if name is None:
+        return ReadSource(table)
+    index = table.index(name)
+    if index is None:
+        raise ValidationException(f"The table does not have the specified index: {name}")
+    projected = index.layout.projected
+    select = request.get("Select")
+    if index.layout.is_global:
+        if plan.consistent:
+            raise ValidationException("Consistent reads are not supported on global secondary indexes")
+        if index.built_through is not None or _status(table, name) == "CREATING":
+            raise ValidationException(f"Cannot read from backfilling global secondary index: {name}")
+        if select == "ALL_ATTRIBUTES" and projected is not None:
+            raise invalid(
+                f"Select type ALL_ATTRIBUTES is not supported for global secondary index {name} because its "
+                "projection type is not ALL"
+            )
+        return ReadSource(table, index)
+    wanted = [path[0] for expression in (plan.projection, plan.filter) if expression is not None
+              for path in expression.paths]
+    fetch = projected is not None and (select == "ALL_ATTRIBUTES" or any(name not in projected for name in wanted))
+    return ReadSource(table, index, fetch)
+
+
+def _status(table: Table, name: str) -> str:
+    for index in table.description.get("GlobalSecondaryIndexes", ()):
+        if index["IndexName"] == name:
+            return index.get("IndexStatus", "ACTIVE")
+    return "ACTIVE"
+
+
+def start_key(request: dict, source: ReadSource) -> tuple[dict, bytes] | None:
+    """ExclusiveStartKey validated against the key schema of what is read: canonical and
+    as a storage key (an index's holds the index key and the table key)."""
     exclusive_start = request.get("ExclusiveStartKey")
     if exclusive_start is None:
         return None
     try:
-        return validated_key(table, exclusive_start)
+        if source.index is None:
+            return validated_key(source.table, exclusive_start)
+        return _index_start_key(source, exclusive_start)
     except ValidationException as error:
         raise ValidationException(f"The provided starting key is invalid: {error.message}") from None
 
 
-def read_page(request: dict, table: Table, plan: ReadPlan, entries: Iterator[tuple[bytes, bytes]]) -> bytes:
+def _index_start_key(source: ReadSource, exclusive_start: object) -> tuple[dict, bytes]:
+    layout = source.index.layout
+    if not isinstance(exclusive_start, dict) or set(exclusive_start) != set(source.key_names):
+        raise ValidationException(KEY_MISMATCH)
+    table_part = {name: exclusive_start[name] for name in source.table.schema.names}
+    canonical, table_key = validated_key(source.table, table_part)
+    index_part = {name: exclusive_start[name] for name in layout.key_names}
+    index_key = layout.index_key(index_part)
+    if index_key is None:
+        raise ValidationException(KEY_MISMATCH)
+    return {**canonical, **index_part}, index_key + table_key
+
+
+def read_page(request: dict, source: ReadSource, plan: ReadPlan, entries: Iterator[tuple[bytes, bytes]]) -> bytes:
     """Read one page from ``entries`` and shape the Query/Scan response body."""
     items: list[bytes] = []
-    scanned = count = read_bytes = 0
+    scanned = count = read_bytes = fetched_bytes = 0
     last_key = None
     for key, stored in entries:
         scanned += 1
         read_bytes += stored_size(stored)
+        if source.fetch:
+            stored = source.table.data.get(source.table_key(key)) or stored
+            fetched_bytes += stored_size(stored)
         raw = stored_json(stored)
         decoded = orjson.loads(raw) if plan.filter is not None or plan.projection is not None else None
         if plan.filter is None or plan.filter.test(decoded, plan.values):
@@ -103,11 +183,19 @@ def read_page(request: dict, table: Table, plan: ReadPlan, entries: Iterator[tup
             last_key = key
             break
     body = b"{}" if plan.count_only else b'{"Items":[' + b",".join(items) + b"]}"
-    units = read_units(read_bytes, plan.consistent)
     return with_members(
         body,
         Count=count,
         ScannedCount=scanned,
-        LastEvaluatedKey=table.schema.decode(last_key) if last_key is not None else None,
-        ConsumedCapacity=consumed_capacity(request, table.name, units),
+        LastEvaluatedKey=source.decode_key(last_key) if last_key is not None else None,
+        ConsumedCapacity=_read_capacity(request, source, plan, read_bytes, fetched_bytes),
     )
+
+
+def _read_capacity(request: dict, source: ReadSource, plan: ReadPlan, read_bytes: int, fetched_bytes: int) -> dict | None:
+    units = read_units(read_bytes, plan.consistent)
+    if source.index is None:
+        return consumed_capacity(request, source.table.name, units)
+    table_units = read_units(fetched_bytes, plan.consistent) if source.fetch else 0.0
+    layout = source.index.layout
+    return consumed_capacity(request, source.table.name, table_units, {(layout.name, layout.is_global): units})

@@ -4,13 +4,12 @@ paths into key attributes and the ReturnValues choices."""
 from __future__ import annotations
 
 from dynovault.errors import ValidationException
-from dynovault.storage.engine import Table
 
 
-def check_key_paths(table: Table, paths: tuple[tuple[str | int, ...], ...]) -> None:
+def check_key_paths(key_names: tuple[str, ...], paths: tuple[tuple[str | int, ...], ...]) -> None:
     """DynamoDB refuses document paths that look inside a key attribute (keys are scalars)."""
     for path in paths:
-        if len(path) > 1 and path[0] in table.schema.names:
+        if len(path) > 1 and path[0] in key_names:
             raise ValidationException(
                 "Key attributes must be scalars; list random access '[]' and map lookup '.' are not allowed: "
                 f"Key: {path[0]}"

@@ -1,6 +1,8 @@
-"""KeyConditionExpression (and legacy KeyConditions) analysed against a table's key
-schema: one equality on the partition key, at most one supported condition on the sort
-key, values of the schema's types — or DynamoDB's refusal."""
+"""KeyConditionExpression (and legacy KeyConditions) analysed against a key schema: an
+equality on every partition key attribute, then conditions on the sort key attributes
+left to right (equalities, the last one any supported comparison), values of the
+schema's types — or DynamoDB's refusal. A table's key and an LSI's have one attribute of
+each kind; a GSI's may have up to four of each."""
 
 from __future__ import annotations
 
@@ -22,13 +24,22 @@ _FUNCTION_NAMES = {
 }
 
 
+# (name, type tag) of one key attribute.
+KeyPart = tuple[str, str]
+
+
 @dataclass(frozen=True, slots=True)
 class KeyCondition:
-    """``sort_operator`` is one of = < <= > >= BETWEEN begins_with, or None."""
+    """``hash_values`` hold one value per partition attribute, ``sort_prefix`` the values
+    of the leading sort attributes held equal; ``sort_operator`` (one of = < <= > >=
+    BETWEEN begins_with, or None) applies to the sort attribute ``sort_part`` after them."""
 
-    hash_value: dict
+    hash_values: tuple[dict, ...]
+    sort_prefix: tuple[dict, ...]
     sort_operator: str | None
     sort_values: tuple[dict, ...]
+    sort_part: KeyPart | None = None
+    prefix_parts: tuple[KeyPart, ...] = ()
 
 
 def _conjuncts(tree: nodes.Condition) -> list[nodes.Condition]:
@@ -96,6 +107,17 @@ def _term(condition: nodes.Condition, values: nodes.Values) -> tuple[str, str, t
 
 
 def key_condition(condition: ConditionExpression, schema: KeySchema, values: nodes.Values) -> KeyCondition:
+    """The key condition of a Query on a table."""
+    ranges = () if schema.range_name is None else ((schema.range_name, schema.range_type),)
+    return index_key_condition(condition, ((schema.hash_name, schema.hash_type),), ranges, values)
+
+
+def index_key_condition(
+    condition: ConditionExpression,
+    hash_parts: tuple[KeyPart, ...],
+    range_parts: tuple[KeyPart, ...],
+    values: nodes.Values,
+) -> KeyCondition:
     terms: dict[str, tuple[str, tuple[dict, ...]]] = {}
     for conjunct in _conjuncts(condition.tree):
         name, operator, operands = _term(conjunct, values)
@@ -104,31 +126,44 @@ def key_condition(condition: ConditionExpression, schema: KeySchema, values: nod
                 "Invalid KeyConditionExpression: KeyConditionExpressions must only contain one condition per key"
             )
         terms[name] = (operator, operands)
-    if len(terms) > len(schema.names):
+    names = [name for name, _ in hash_parts + range_parts]
+    if len(terms) > len(names):
         raise ValidationException(
             f"The number of query conditions ({len(terms)}) exceeds the number of key attributes defined in the "
-            f"schema ({len(schema.names)})"
+            f"schema ({len(names)})"
         )
-    if schema.hash_name not in terms:
-        raise ValidationException(f"Query condition missed key schema element: {schema.hash_name}")
-    if set(terms) - set(schema.names):
-        raise ValidationException(f"Query condition missed key schema element: {schema.range_name}")
-    hash_operator, hash_values = terms[schema.hash_name]
-    if hash_operator != "=":
-        raise ValidationException("Query key condition not supported")
-    (hash_value,) = hash_values
-    _check_type(hash_value, schema.hash_type, schema.hash_name)
-    if schema.range_name not in terms:
-        return KeyCondition(hash_value, None, ())
-    sort_operator, sort_values = terms[schema.range_name]
+    for name, _ in hash_parts:
+        if name not in terms:
+            raise ValidationException(f"Query condition missed key schema element: {name}")
+    conditioned = [part for part in range_parts if part[0] in terms]
+    if set(terms) - set(names) or conditioned != list(range_parts[: len(conditioned)]):
+        missing = next((name for name, _ in range_parts if name not in terms), names[-1])
+        raise ValidationException(f"Query condition missed key schema element: {missing}")
+    hash_values = tuple(_equal_value(terms[name], tag, name) for name, tag in hash_parts)
+    if not conditioned:
+        return KeyCondition(hash_values, (), None, ())
+    *equal, last = conditioned
+    prefix = tuple(_equal_value(terms[name], tag, name) for name, tag in equal)
+    sort_operator, sort_values = terms[last[0]]
     for value in sort_values:
-        _check_type(value, schema.range_type, schema.range_name)
-    if sort_operator == "begins_with" and schema.range_type == "N":
+        _check_type(value, last[1], last[0])
+    if sort_operator == "begins_with" and last[1] == "N":
         raise ValidationException(
             "Invalid KeyConditionExpression: Incorrect operand type for operator or function; "
             "operator or function: begins_with, operand type: N"
         )
-    return KeyCondition(hash_value, sort_operator, sort_values)
+    return KeyCondition(hash_values, prefix, sort_operator, sort_values, last, tuple(equal))
+
+
+def _equal_value(term: tuple[str, tuple[dict, ...]], tag: str, name: str) -> dict:
+    """The value of a key attribute the condition must hold equal (every partition
+    attribute, and each sort attribute before the last one conditioned)."""
+    operator, operands = term
+    if operator != "=":
+        raise ValidationException("Query key condition not supported")
+    (value,) = operands
+    _check_type(value, tag, name)
+    return value
 
 
 def _check_type(value: dict, tag: str, name: str) -> None:

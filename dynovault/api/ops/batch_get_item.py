@@ -32,7 +32,7 @@ async def handle(request: dict, node: Node) -> bytes:
     for name, table, spec, keys in plans:
         projection = projection_for(spec)
         if projection is not None:
-            check_key_paths(table, projection.paths)
+            check_key_paths(table.schema.names, projection.paths)
         consistent = bool(spec.get("ConsistentRead"))
         found, units = [], 0.0
         for index, stored in enumerate(node.store.get_many(table, [k for _, k in keys])):

@@ -3,9 +3,9 @@ them commit in one WriteBatch, so a refused batch writes nothing."""
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 
-from dynovault.api.capacity import consumed_capacity, write_units
+from dynovault.api.capacity import consumed_capacity, index_write_units, write_units
 from dynovault.errors import DUPLICATE_KEYS, ValidationException
 from dynovault.items import store_form, validated_item, validated_key
 from dynovault.node import Node
@@ -18,10 +18,12 @@ async def handle(request: dict, node: Node) -> dict:
     changes, sizes = _changes(node, request["RequestItems"])
     olds = node.store.write(changes)
     units: dict[str, float] = defaultdict(float)
+    index_units: dict[str, Counter] = defaultdict(Counter)
     for change, size, old in zip(changes, sizes, olds):
         units[change.table.name] += write_units(max(size, stored_size(old) if old else 0))
+        index_units[change.table.name] += index_write_units(request, change.table, change.key, old, change.value)
     response: dict = {"UnprocessedItems": {}}
-    capacities = [consumed_capacity(request, name, total) for name, total in units.items()]
+    capacities = [consumed_capacity(request, name, total, index_units[name]) for name, total in units.items()]
     if capacities and capacities[0] is not None:
         response["ConsumedCapacity"] = capacities
     return response

@@ -15,7 +15,7 @@ async def handle(request: dict, node: Node) -> bytes:
     projection = projection_for(request)
     _, key = validated_key(table, request["Key"])
     if projection is not None:
-        check_key_paths(table, projection.paths)
+        check_key_paths(table.schema.names, projection.paths)
     stored = node.store.get(table, key)
     consistent = bool(request.get("ConsistentRead"))
     units = read_units(stored_size(stored) if stored else 0, consistent)

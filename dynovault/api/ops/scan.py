@@ -1,5 +1,5 @@
-"""Scan: the whole table in key order, paged and filtered as DynamoDB pages. Parallel
-scan segments are contiguous ranges of the 8-byte partition-hash prefix every key
+"""Scan: the whole table (or one of its indexes) in key order, paged and filtered as
+DynamoDB pages. Parallel scan segments are contiguous ranges of the 8-byte partition-hash prefix every key
 starts with, so segments split the keyspace evenly and never overlap."""
 
 from __future__ import annotations
@@ -47,9 +47,9 @@ async def handle(request: dict, node: Node) -> bytes:
     plan = read_plan(request, parse_expressions(request, SCAN, wrap_value_errors=True))
     segment, total = _segment(request)
     table = node.table(request["TableName"])
-    check_plan(request, table, plan, scanning=True)
+    source = check_plan(request, table, plan, scanning=True)
     start, end = segment_range(segment, total)
-    start_item = start_key(request, table)
+    start_item = start_key(request, source)
     if start_item is not None:
         exclusive = start_item[1]
         if total > 1 and (exclusive < start or (end is not None and exclusive >= end)):
@@ -58,5 +58,6 @@ async def handle(request: dict, node: Node) -> bytes:
                 f"with correct Segment. TotalSegments: {total} Segment: {segment}"
             )
         start = max(start, exclusive + b"\x00")
-    entries = node.store.iterate(table, start, end) if end is None or start < end else iter(())
-    return read_page(request, table, plan, entries)
+    read = source.index or table
+    entries = node.store.iterate(read, start, end) if end is None or start < end else iter(())
+    return read_page(request, source, plan, entries)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import orjson
 
-from dynovault.api.capacity import consumed_capacity, write_units
+from dynovault.api.capacity import consumed_capacity, index_write_units, write_units
 from dynovault.api.reads import with_members
 from dynovault.api.request_expressions import UPDATE_ITEM, parse_expressions
 from dynovault.api.validation import check_return_values
@@ -79,9 +79,11 @@ async def handle(request: dict, node: Node) -> bytes:
     if stored is None and _only_removes(update):
         # Taking attributes away from an item that is not there creates no item.
         return with_members(b"{}", ConsumedCapacity=consumed_capacity(request, table.name, write_units(0)))
-    node.store.write([ItemChange(table, storage_key, store_form(new, size))])
+    change = ItemChange(table, storage_key, store_form(new, size))
+    node.store.write([change])
 
     returned = _returned(mode, old, new, update)
     body = orjson.dumps({"Attributes": returned}) if returned else b"{}"
     units = write_units(max(size, stored_size(stored) if stored else 0))
-    return with_members(body, ConsumedCapacity=consumed_capacity(request, table.name, units))
+    indexes = index_write_units(request, table, storage_key, stored, change.value)
+    return with_members(body, ConsumedCapacity=consumed_capacity(request, table.name, units, indexes))
