@@ -16,8 +16,9 @@ from dynovault.api.auth import SignatureVerifier, require_signatures_on
 from dynovault.api.server import Authenticator, build_app
 from dynovault.features.http import add_routes as add_feature_routes
 from dynovault.node import Node
-from dynovault.replication import ReplicationConfig, Replicator
+from dynovault.replication import ReplicationConfig, Replicator, Role
 from dynovault.storage.engine import Store
+from dynovault.tables import resume_index_builds
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ def serving_app(settings: NodeSettings) -> web.Application:
     replication.install(app, replicator)
     add_feature_routes(app, node, settings.features, replicator.guard)
     metrics.add_routes(app)
+    app.on_startup.append(lambda _app: _resume_builds(node, replicator))
     if isinstance(settings.authenticate, SignatureVerifier):
         # Nothing but the health checks (and /metrics when opened) answers an unsigned
         # request; POST / checks its signature itself.
@@ -50,6 +52,12 @@ def serving_app(settings: NodeSettings) -> web.Application:
         require_signatures_on(app, settings.authenticate, frozenset(open_paths))
     app.on_cleanup.append(lambda _app: _close(node))
     return app
+
+
+async def _resume_builds(node: Node, replicator: Replicator) -> None:
+    """A leader finishes the index builds it had under way; a follower's come from its leader."""
+    if replicator.role is Role.LEADER:
+        resume_index_builds(node)
 
 
 async def _close(node: Node) -> None:

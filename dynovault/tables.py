@@ -4,11 +4,12 @@ The DynamoDB operations and the feature layer both create tables through here.""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
 from dynovault.errors import ResourceInUseException, ValidationException, invalid
-from dynovault.indexes import GLOBAL, LOCAL, created_indexes
+from dynovault.indexes import GLOBAL, LOCAL, created_indexes, with_index_status
 from dynovault.node import Node, table_name
 from dynovault.storage.engine import Table
 
@@ -51,6 +52,41 @@ def create_table(node: Node, definition: dict) -> Table:
     if "TableClass" in definition:
         description["TableClassSummary"] = {"TableClass": definition["TableClass"]}
     return node.store.put_table(description)
+
+
+# Index builds under way, kept referenced until they finish.
+_BUILDS: set[asyncio.Task] = set()
+
+
+def start_index_build(node: Node, name: str, index_name: str) -> None:
+    """Build a GSI just added to a table in the background, then make it ACTIVE."""
+    task = asyncio.create_task(_build_index(node, name, index_name))
+    _BUILDS.add(task)
+    task.add_done_callback(_BUILDS.discard)
+
+
+async def _build_index(node: Node, name: str, index_name: str) -> None:
+    """Index the table's items a chunk at a time, yielding to requests between chunks.
+    Writes meanwhile maintain the part already built (see LiveIndex.built_through). The
+    table may be dropped or the index deleted midway: the build then just stops."""
+    while True:
+        table = node.store.tables.get(name)
+        index = table.index(index_name) if table is not None else None
+        if index is None:
+            return
+        if node.store.build_index(table, index):
+            break
+        await asyncio.sleep(0)
+    node.store.put_table(with_index_status(table.description, index_name, "ACTIVE"))
+
+
+def resume_index_builds(node: Node) -> None:
+    """Finish the GSIs a leader was still creating when it stopped (storage completes
+    their entries on opening; what is left is building the rest and making them ACTIVE)."""
+    for table in list(node.store.tables.values()):
+        for index in table.description.get(GLOBAL, ()):
+            if index.get("IndexStatus") == "CREATING":
+                start_index_build(node, table.name, index["IndexName"])
 
 
 def describe(node: Node, table: Table, status: str = "ACTIVE") -> dict:

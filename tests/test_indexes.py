@@ -458,23 +458,23 @@ def test_create_and_delete_a_gsi_on_a_table_with_data(ddb, indexed):
 
 
 def test_first_gsi_on_a_plain_table_with_a_backfill_of_many_chunks(ddb, hash_table):
-    requests = [{"PutRequest": {"Item": {"pk": {"S": f"k{i}"}, "bucket": {"N": str(i % 7)}}}} for i in range(600)]
+    requests = [{"PutRequest": {"Item": {"pk": {"S": f"k{i}"}, "slot": {"N": str(i % 7)}}}} for i in range(600)]
     for start in range(0, len(requests), 25):
         ddb.batch_write_item(RequestItems={hash_table: requests[start : start + 25]})
     ddb.update_table(
         TableName=hash_table,
-        AttributeDefinitions=[{"AttributeName": "bucket", "AttributeType": "N"}],
-        GlobalSecondaryIndexUpdates=[{"Create": gsi("by_bucket", "bucket")}],
+        AttributeDefinitions=[{"AttributeName": "slot", "AttributeType": "N"}],
+        GlobalSecondaryIndexUpdates=[{"Create": gsi("by_slot", "slot")}],
     )
     # Writes while the backfill runs are indexed exactly once.
     for i in range(600, 650):
-        ddb.put_item(TableName=hash_table, Item={"pk": {"S": f"k{i}"}, "bucket": {"N": str(i % 7)}})
+        ddb.put_item(TableName=hash_table, Item={"pk": {"S": f"k{i}"}, "slot": {"N": str(i % 7)}})
     ddb.delete_item(TableName=hash_table, Key={"pk": {"S": "k0"}})
-    assert wait_for_index(ddb, hash_table, "by_bucket")["ItemCount"] == 649
+    assert wait_for_index(ddb, hash_table, "by_slot")["ItemCount"] == 649
     total = 0
     for bucket in range(7):
         pages = ddb.get_paginator("query").paginate(
-            TableName=hash_table, IndexName="by_bucket", KeyConditionExpression="bucket = :b",
+            TableName=hash_table, IndexName="by_slot", KeyConditionExpression="slot = :b",
             ExpressionAttributeValues={":b": {"N": str(bucket)}},
         )
         found = [item["pk"]["S"] for page in pages for item in page["Items"]]

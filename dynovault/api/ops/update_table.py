@@ -1,14 +1,18 @@
-"""UpdateTable: billing mode, provisioned throughput, deletion protection, table class."""
+"""UpdateTable: billing mode, provisioned throughput, deletion protection, table class,
+and adding, changing or dropping global secondary indexes (a new one is built from the
+table's items in the background, CREATING until it is complete)."""
 
 from __future__ import annotations
 
 from dynovault.errors import ValidationException
+from dynovault.indexes import GLOBAL, rebilled_indexes, updated_indexes
 from dynovault.node import Node
-from dynovault.tables import billing_summary, describe, throughput_of
+from dynovault.tables import billing_summary, describe, start_index_build, throughput_of
 
-_UNSUPPORTED = ("AttributeDefinitions", "GlobalSecondaryIndexUpdates", "StreamSpecification",
-                "SSESpecification", "ReplicaUpdates")
-_CHANGES = frozenset({"BillingMode", "ProvisionedThroughput", "DeletionProtectionEnabled", "TableClass"})
+_UNSUPPORTED = ("StreamSpecification", "SSESpecification", "ReplicaUpdates", "LocalSecondaryIndexes")
+_CHANGES = frozenset({
+    "BillingMode", "ProvisionedThroughput", "DeletionProtectionEnabled", "TableClass", "GlobalSecondaryIndexUpdates"
+})
 
 
 async def handle(request: dict, node: Node) -> dict:
@@ -41,9 +45,18 @@ async def handle(request: dict, node: Node) -> dict:
         description["ProvisionedThroughput"] = throughput
         if billing_mode != current_mode:
             description["BillingModeSummary"] = billing_summary(billing_mode)
+            if GLOBAL in description:
+                description[GLOBAL] = rebilled_indexes(
+                    description, billing_mode, request.get("GlobalSecondaryIndexUpdates") or []
+                )
+    created = None
+    if request.get("GlobalSecondaryIndexUpdates"):
+        description, created = updated_indexes(description, request, billing_mode)
     if "DeletionProtectionEnabled" in request:
         description["DeletionProtectionEnabled"] = request["DeletionProtectionEnabled"]
     if "TableClass" in request:
         description["TableClassSummary"] = {"TableClass": request["TableClass"]}
     table = node.store.put_table(description)
+    if created is not None:
+        start_index_build(node, table.name, created)
     return {"TableDescription": describe(node, table)}
