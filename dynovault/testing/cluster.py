@@ -11,23 +11,29 @@ from pathlib import Path
 
 import orjson
 
+from dynovault.signing import PeerCredentials
 from dynovault.testing.processes import ServerProcess
 
 
-def get_json(url: str) -> dict:
-    with urllib.request.urlopen(url, timeout=10) as reply:
+def get_json(url: str, credentials: PeerCredentials | None = None) -> dict:
+    """GET a JSON endpoint, SigV4-signed when ``credentials`` are given."""
+    headers = credentials.sign("GET", url).headers if credentials else {}
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10) as reply:
         return orjson.loads(reply.read())
 
 
-def post_json(url: str, body: dict) -> dict:
-    request = urllib.request.Request(url, data=orjson.dumps(body), method="POST",
-                                     headers={"Content-Type": "application/json"})
+def post_json(url: str, body: dict, credentials: PeerCredentials | None = None) -> dict:
+    data = orjson.dumps(body)
+    headers = {"Content-Type": "application/json"}
+    if credentials is not None:
+        headers = credentials.sign("POST", url, data, headers).headers
+    request = urllib.request.Request(url, data=data, method="POST", headers=headers)
     with urllib.request.urlopen(request, timeout=30) as reply:
         return orjson.loads(reply.read())
 
 
-def replication_status(server: ServerProcess) -> dict:
-    return get_json(server.url + "/replication/status")
+def replication_status(server: ServerProcess, credentials: PeerCredentials | None = None) -> dict:
+    return get_json(server.url + "/replication/status", credentials)
 
 
 @dataclass
@@ -38,6 +44,8 @@ class Cluster:
     follower_count: int = 2
     leader_args: list[str] = field(default_factory=list)
     follower_args: list[str] = field(default_factory=list)
+    # Signs status requests when the nodes verify signatures.
+    credentials: PeerCredentials | None = None
     leader: ServerProcess | None = None
     followers: list[ServerProcess] = field(default_factory=list)
 
@@ -63,8 +71,8 @@ class Cluster:
         """Wait until every follower applied the leader's last LSN; return that LSN."""
         deadline = time.monotonic() + timeout
         while True:
-            target = replication_status(self.leader)["last_lsn"]
-            applied = [_applied_lsn(f) for f in followers or self.followers]
+            target = replication_status(self.leader, self.credentials)["last_lsn"]
+            applied = [_applied_lsn(f, self.credentials) for f in followers or self.followers]
             if all(lsn == target for lsn in applied):
                 return target
             if time.monotonic() > deadline:
@@ -72,9 +80,9 @@ class Cluster:
             time.sleep(0.05)
 
 
-def _applied_lsn(follower: ServerProcess) -> int | None:
+def _applied_lsn(follower: ServerProcess, credentials: PeerCredentials | None) -> int | None:
     try:
-        status = replication_status(follower)
+        status = replication_status(follower, credentials)
     except (urllib.error.URLError, OSError):
         return None
     return status["last_lsn"] if status.get("connected") else None
