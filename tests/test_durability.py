@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import threading
-
 from dynovault.testing.processes import ServerProcess
 from tests.conftest import client_for, create_hash_table
+from tests.killing import kill_during_writes
 
 
 def test_data_survives_clean_restart(tmp_path):
@@ -25,34 +24,17 @@ def test_acknowledged_writes_survive_kill_9_mid_stream(tmp_path):
     """Writers run until the server is killed; every write that got a reply is there after."""
     server = ServerProcess(tmp_path / "data").start()
     create_hash_table(client_for(server.url), "crash")
-    acknowledged: list[str] = []
-    stop = threading.Event()
 
-    def writer(worker: int) -> None:
-        ddb = client_for(server.url)
-        for i in range(100_000):
-            if stop.is_set():
-                return
-            key = f"w{worker}-{i}"
-            try:
-                ddb.batch_write_item(RequestItems={"crash": [
-                    {"PutRequest": {"Item": {"pk": {"S": key}, "part": {"N": str(n)}}}} if n == 0
-                    else {"PutRequest": {"Item": {"pk": {"S": f"{key}-{n}"}, "part": {"N": str(n)}}}}
-                    for n in range(3)
-                ]})
-            except Exception:
-                return
-            acknowledged.append(key)
+    def write_batch(ddb, worker: int, i: int) -> str:
+        key = f"w{worker}-{i}"
+        ddb.batch_write_item(RequestItems={"crash": [
+            {"PutRequest": {"Item": {"pk": {"S": key}, "part": {"N": str(n)}}}} if n == 0
+            else {"PutRequest": {"Item": {"pk": {"S": f"{key}-{n}"}, "part": {"N": str(n)}}}}
+            for n in range(3)
+        ]})
+        return key
 
-    threads = [threading.Thread(target=writer, args=(w,)) for w in range(3)]
-    for thread in threads:
-        thread.start()
-    while len(acknowledged) < 300:
-        threading.Event().wait(0.01)
-    server.kill()
-    stop.set()
-    for thread in threads:
-        thread.join()
+    acknowledged = kill_during_writes(server, write_batch)
 
     server.start()
     ddb = client_for(server.url)

@@ -4,12 +4,12 @@ equal to what the table's items imply."""
 
 from __future__ import annotations
 
-import threading
 import time
 
 from dynovault.testing.cluster import Cluster
 from dynovault.testing.processes import ServerProcess
 from tests.conftest import client_for
+from tests.killing import kill_during_writes
 
 INDEXED_TABLE = {
     "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
@@ -117,32 +117,14 @@ def test_follower_indexes_equal_the_leaders(tmp_path):
 def test_indexes_equal_the_items_after_kill_9_under_load(tmp_path):
     server = ServerProcess(tmp_path / "data").start()
     client_for(server.url).create_table(TableName="crash", **INDEXED_TABLE)
-    written = []
-    stop = threading.Event()
 
-    def writer(worker: int) -> None:
-        ddb = client_for(server.url)
-        for i in range(100_000):
-            if stop.is_set():
-                return
-            try:
-                if i % 5 == 4:
-                    ddb.delete_item(TableName="crash", Key={"pk": {"S": f"w{worker}"}, "sk": {"N": str(i - 2)}})
-                else:
-                    ddb.put_item(TableName="crash", Item=row(f"w{worker}", i))
-            except Exception:
-                return
-            written.append(i)
+    def write(ddb, worker: int, i: int) -> None:
+        if i % 5 == 4:
+            ddb.delete_item(TableName="crash", Key={"pk": {"S": f"w{worker}"}, "sk": {"N": str(i - 2)}})
+        else:
+            ddb.put_item(TableName="crash", Item=row(f"w{worker}", i))
 
-    threads = [threading.Thread(target=writer, args=(w,)) for w in range(3)]
-    for thread in threads:
-        thread.start()
-    while len(written) < 300:
-        threading.Event().wait(0.01)
-    server.kill()
-    stop.set()
-    for thread in threads:
-        thread.join()
+    kill_during_writes(server, write)
     server.start()
     try:
         assert_indexes_match_items(client_for(server.url), "crash")
