@@ -25,6 +25,7 @@ from feast import FeatureStore
 from feast.data_source import PushMode
 from feast.feature_server_utils import convert_response_to_dict
 
+from dynovault.signing import PeerCredentials
 from dynovault.testing.processes import CommandServer, ServerProcess
 from tests.conftest import client_for
 
@@ -89,8 +90,16 @@ def _run(*args: str) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
 
 
+# The server verifies signatures: Feast signs its DynamoDB calls with the environment's
+# credentials (tests/conftest.py), and our own requests to the feature routes are signed
+# with the same key.
+SIGNER = PeerCredentials("testing", "testing")
+
+
 def _post(url: str, body: dict) -> tuple[int, dict]:
-    reply = _http.request("POST", url, body=orjson.dumps(body), headers={"Content-Type": "application/json"})
+    data = orjson.dumps(body)
+    headers = SIGNER.sign("POST", url, data, {"Content-Type": "application/json"}).headers
+    reply = _http.request("POST", url, body=data, headers=headers)
     return reply.status, orjson.loads(reply.data)
 
 
@@ -103,7 +112,11 @@ def _columns(response: dict) -> dict[str, dict]:
 def scenario(tmp_path_factory):
     root = tmp_path_factory.mktemp("feast")
     definitions = root / "features.json"
-    server = ServerProcess(root / "data", extra_args=["--features", str(definitions)]).start()
+    credentials = root / "credentials"
+    credentials.write_text("testing testing\n")
+    server = ServerProcess(
+        root / "data", extra_args=["--features", str(definitions), "--credentials-file", str(credentials)]
+    ).start()
     repo = root / "repo"
     shutil.copytree(Path(__file__).parent / "feast_repo", repo)
     (repo / "data").mkdir()
