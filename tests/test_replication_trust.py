@@ -407,3 +407,23 @@ def test_checkpoints_at_once_are_capped_and_released(tmp_path):
         assert fetch_checkpoint(leader.url)
     finally:
         leader.stop()
+
+
+def test_a_stalled_checkpoint_reader_is_dropped(tmp_path):
+    """The write timeout removes the checkpoint while the reader still holds its
+    connection open; an honest download afterwards works."""
+    leader = ServerProcess(tmp_path / "data", ["--checkpoint-write-timeout", "1"]).start()
+    try:
+        client = client_for(leader.url)
+        client.create_table(TableName="bulk", **HASH_TABLE)
+        client.batch_write_item(RequestItems={"bulk": [
+            {"PutRequest": {"Item": {"pk": {"S": str(i)}, "v": {"S": os.urandom(175_000).hex()}}}}
+            for i in range(15)
+        ]})
+        stalled = _stalled_checkpoint_reader(leader.url)
+        wait_for(lambda: list(tmp_path.glob(".data.checkpoint-*")))
+        wait_for(lambda: not list(tmp_path.glob(".data.checkpoint-*")))
+        stalled.close()
+        assert fetch_checkpoint(leader.url)
+    finally:
+        leader.stop()
