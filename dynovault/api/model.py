@@ -25,11 +25,34 @@ _MAX_REPORTED = 10
 # Members DynamoDB requires although the model marks them optional: they became optional
 # only for creating a replica from ``GlobalTableSourceArn``, which this server does not do.
 _ALSO_REQUIRED = {"CreateTableInput": ("AttributeDefinitions", "KeySchema")}
+# Members whose absence DynamoDB answers with a sentence of its own, before any other
+# check of the request (wording quoted by the AWS SDKs' issue threads and DynamoDB Local).
+_REQUIRED_FIRST = {
+    "CreateTable": ("TableName", "The parameter 'TableName' is required but was not present in the request"),
+    "BatchGetItem": ("RequestItems", "The requestItems parameter is required for BatchGetItem"),
+    "BatchWriteItem": ("RequestItems", "The requestItems parameter is required for BatchWriteItem"),
+}
+# Enumerations DynamoDB lists in an order of its own (that of its Java enum sets) rather
+# than the model's, as its validation messages show them.
+_ENUM_ORDER = {
+    "ReturnValue": ("ALL_NEW", "UPDATED_OLD", "ALL_OLD", "NONE", "UPDATED_NEW"),
+    "Select": ("SPECIFIC_ATTRIBUTES", "COUNT", "ALL_ATTRIBUTES", "ALL_PROJECTED_ATTRIBUTES"),
+    "ConditionalOperator": ("OR", "AND"),
+    "ComparisonOperator": (
+        "IN", "NULL", "BETWEEN", "LT", "NOT_CONTAINS", "EQ", "GT", "NOT_NULL", "NE", "LE", "BEGINS_WITH", "GE",
+        "CONTAINS",
+    ),
+    "ScalarAttributeType": ("B", "N", "S"),
+    "AttributeAction": ("ADD", "DELETE", "PUT"),
+}
 
 
 @cache
 def service_model() -> dict:
-    return botocore.loaders.Loader().load_service_model("dynamodb", "service-2")
+    model = botocore.loaders.Loader().load_service_model("dynamodb", "service-2")
+    for name, order in _ENUM_ORDER.items():
+        model["shapes"][name] = {**model["shapes"][name], "enum": list(order)}
+    return model
 
 
 def operation_names() -> frozenset[str]:
@@ -250,7 +273,8 @@ class _Checker:
             return
         self._sized(shape, value, len(value), path)
         pattern = shape.get("pattern")
-        if not _matches(pattern, value):
+        # DynamoDB reports an empty string's length alone, not the pattern it cannot match.
+        if value and not _matches(pattern, value):
             self.fail(value, path, f"Member must satisfy regular expression pattern: {pattern}")
 
     def _integer(self, shape: dict, kind: str, value: Any, path: str) -> None:
@@ -304,6 +328,9 @@ def validate_request(operation: str, request: Any) -> None:
     input_shape = service_model()["operations"][operation].get("input")
     if input_shape is None:
         return
+    required_first = _REQUIRED_FIRST.get(operation)
+    if required_first is not None and isinstance(request, dict) and request.get(required_first[0]) in (None, {}):
+        raise ValidationException(required_first[1])
     checker = _Checker()
     checker.check(input_shape["shape"], request, "")
     violations = checker.violations
