@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -33,10 +34,12 @@ class ChildServer:
     process: subprocess.Popen | None = field(default=None, kw_only=True)
     log_path: Path | None = field(default=None, kw_only=True)
     ready_path: str = field(default="/", kw_only=True)
+    # Set for a server that speaks TLS: its URL is https and readiness is checked through it.
+    tls: ssl.SSLContext | None = field(default=None, kw_only=True)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     def argv(self) -> list[str]:
         """The command line, once ``self.port`` is chosen."""
@@ -64,7 +67,7 @@ class ChildServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited early:\n{self.log_path.read_text()}")
             try:
-                with urllib.request.urlopen(self.url + self.ready_path, timeout=1):
+                with urllib.request.urlopen(self.url + self.ready_path, timeout=1, context=self.tls):
                     return
             except urllib.error.HTTPError as answer:
                 if answer.code < 500:
