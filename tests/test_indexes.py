@@ -573,3 +573,22 @@ def test_multi_attribute_sort_conditions_left_to_right(ddb, tournaments):
         query_matches(ddb, tournaments, "tournament = :t AND area = :g AND #r > :r AND bracket = :b",
                       t="winter", g="eu", r=1, b="upper")
     assert error_of(caught)[0] == "ValidationException"
+
+
+# ---- item collections of tables with LSIs -----------------------------------------------
+
+
+def test_item_collection_metrics_on_a_table_with_local_indexes(ddb, indexed):
+    put = ddb.put_item(TableName=indexed, Item=item_for("p1", 9), ReturnItemCollectionMetrics="SIZE")
+    assert put["ItemCollectionMetrics"] == {"ItemCollectionKey": {"pk": {"S": "p1"}}, "SizeEstimateRangeGB": [0.0, 1.0]}
+    updated = ddb.update_item(TableName=indexed, Key={"pk": {"S": "p2"}, "sk": {"N": "0"}}, UpdateExpression="SET n = :n",
+                              ExpressionAttributeValues={":n": {"N": "1"}}, ReturnItemCollectionMetrics="SIZE")
+    assert updated["ItemCollectionMetrics"]["ItemCollectionKey"] == {"pk": {"S": "p2"}}
+    batch = ddb.batch_write_item(RequestItems={indexed: [
+        {"PutRequest": {"Item": item_for("p0", 7)}}, {"PutRequest": {"Item": item_for("p0", 8)}},
+        {"DeleteRequest": {"Key": {"pk": {"S": "p1"}, "sk": {"N": "9"}}}},
+    ]}, ReturnItemCollectionMetrics="SIZE")
+    keys = [m["ItemCollectionKey"]["pk"]["S"] for m in batch["ItemCollectionMetrics"][indexed]]
+    assert keys == ["p0", "p1"]
+    plain = ddb.put_item(TableName=indexed, Item=item_for("p1", 9))
+    assert "ItemCollectionMetrics" not in plain

@@ -97,6 +97,15 @@ def partition_hash(encoded_partition: bytes) -> bytes:
     return hashlib.blake2b(encoded_partition, digest_size=HASH_BYTES).digest()
 
 
+def after_prefix(prefix: bytes) -> bytes | None:
+    """The smallest key greater than every key that starts with ``prefix`` (None: there is
+    none, every key from ``prefix`` on starts with it)."""
+    stripped = prefix.rstrip(b"\xff")
+    if not stripped:
+        return None
+    return stripped[:-1] + bytes([stripped[-1] + 1])
+
+
 def partition_prefix(type_tag: str, value: str) -> bytes:
     encoded = encode_value(type_tag, value)
     return partition_hash(encoded) + encoded

@@ -12,14 +12,7 @@ from dynovault.expressions.keys import KeyCondition, index_key_condition, key_co
 from dynovault.expressions.semantics import begins_with, compare
 from dynovault.node import Node
 from dynovault.storage import keycodec
-
-
-def after_prefix(prefix: bytes) -> bytes | None:
-    """The smallest key greater than every key that starts with ``prefix``."""
-    stripped = prefix.rstrip(b"\xff")
-    if not stripped:
-        return None
-    return stripped[:-1] + bytes([stripped[-1] + 1])
+from dynovault.storage.keycodec import after_prefix
 
 
 def key_range(condition: KeyCondition, partition: bytes) -> tuple[bytes, bytes | None]:

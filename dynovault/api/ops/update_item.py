@@ -6,6 +6,7 @@ from __future__ import annotations
 import orjson
 
 from dynovault.api.capacity import consumed_capacity, index_write_units, write_units
+from dynovault.api.collections import item_collection_metrics, wants_metrics
 from dynovault.api.reads import with_members
 from dynovault.api.request_expressions import UPDATE_ITEM, parse_expressions
 from dynovault.api.validation import check_return_values
@@ -86,4 +87,7 @@ async def handle(request: dict, node: Node) -> bytes:
     body = orjson.dumps({"Attributes": returned}) if returned else b"{}"
     units = write_units(max(size, stored_size(stored) if stored else 0))
     indexes = index_write_units(request, table, storage_key, stored, change.value)
-    return with_members(body, ConsumedCapacity=consumed_capacity(request, table.name, units, indexes))
+    metrics = item_collection_metrics(node, table, storage_key) if wants_metrics(request, table) else None
+    return with_members(
+        body, ConsumedCapacity=consumed_capacity(request, table.name, units, indexes), ItemCollectionMetrics=metrics
+    )
