@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 
-from dynovault.testing.cluster import Cluster
+from dynovault.testing.cluster import Cluster, replication_status
 from dynovault.testing.processes import ServerProcess
 from tests.conftest import client_for
 from tests.killing import kill_during_writes
@@ -130,3 +130,30 @@ def test_indexes_equal_the_items_after_kill_9_under_load(tmp_path):
         assert_indexes_match_items(client_for(server.url), "crash")
     finally:
         server.stop()
+
+
+def test_a_bootstrapped_follower_has_the_leaders_indexes(tmp_path):
+    small_log = Cluster(tmp_path, follower_count=1, leader_args=["--log-retention-bytes", "4096"]).start()
+    try:
+        leader = client_for(small_log.leader.url)
+        leader.create_table(TableName="rebuilt", **INDEXED_TABLE)
+        small_log.wait_caught_up()
+        follower_process = small_log.followers[0]
+        follower_process.kill()
+        for start in range(0, 100, 25):
+            leader.batch_write_item(RequestItems={"rebuilt": [
+                {"PutRequest": {"Item": {**row(f"b{i % 3}", i), "pad": {"S": "y" * 300}}}}
+                for i in range(start, start + 25)]})
+        deadline = time.monotonic() + 30
+        while replication_status(small_log.leader)["oldest_lsn"] <= 2:
+            assert time.monotonic() < deadline, "the leader kept its whole log"
+            time.sleep(0.05)
+        follower_process.start()
+        small_log.wait_caught_up()
+        assert "bootstrapping" in follower_process.log_path.read_text()
+        follower = client_for(follower_process.url)
+        assert_indexes_match_items(follower, "rebuilt")
+        for index in ("by_g", "by_h", "by_pk_h"):
+            assert scan_all(follower, "rebuilt", index) == scan_all(leader, "rebuilt", index), index
+    finally:
+        small_log.stop()
