@@ -592,3 +592,36 @@ def test_item_collection_metrics_on_a_table_with_local_indexes(ddb, indexed):
     assert keys == ["p0", "p1"]
     plain = ddb.put_item(TableName=indexed, Item=item_for("p1", 9))
     assert "ItemCollectionMetrics" not in plain
+
+
+def test_index_throughput_follows_update_table(ddb, table_name):
+    ddb.create_table(
+        TableName=table_name,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "g", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+        GlobalSecondaryIndexes=[gsi("by_g", "g")],
+    )
+    ddb.update_table(
+        TableName=table_name, BillingMode="PROVISIONED",
+        ProvisionedThroughput={"ReadCapacityUnits": 5, "WriteCapacityUnits": 5},
+        GlobalSecondaryIndexUpdates=[{"Update": {"IndexName": "by_g", "ProvisionedThroughput": {
+            "ReadCapacityUnits": 2, "WriteCapacityUnits": 3}}}],
+    )
+    (index,) = ddb.describe_table(TableName=table_name)["Table"]["GlobalSecondaryIndexes"]
+    assert (index["ProvisionedThroughput"]["ReadCapacityUnits"], index["ProvisionedThroughput"]["WriteCapacityUnits"]) == (2, 3)
+    ddb.update_table(TableName=table_name, GlobalSecondaryIndexUpdates=[{"Update": {
+        "IndexName": "by_g", "ProvisionedThroughput": {"ReadCapacityUnits": 7, "WriteCapacityUnits": 7}}}])
+    (index,) = ddb.describe_table(TableName=table_name)["Table"]["GlobalSecondaryIndexes"]
+    assert index["ProvisionedThroughput"]["ReadCapacityUnits"] == 7
+    ddb.update_table(TableName=table_name, BillingMode="PAY_PER_REQUEST")
+    (index,) = ddb.describe_table(TableName=table_name)["Table"]["GlobalSecondaryIndexes"]
+    assert index["ProvisionedThroughput"]["ReadCapacityUnits"] == 0
+
+
+def test_a_dropped_indexed_table_can_be_created_again_empty(ddb, indexed):
+    ddb.delete_table(TableName=indexed)
+    create_indexed(ddb, indexed)
+    assert ddb.scan(TableName=indexed, IndexName="by_g")["Count"] == 0
+    table = ddb.describe_table(TableName=indexed)["Table"]
+    assert all(index["ItemCount"] == 0 for index in table["GlobalSecondaryIndexes"])
