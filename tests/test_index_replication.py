@@ -157,3 +157,29 @@ def test_a_bootstrapped_follower_has_the_leaders_indexes(tmp_path):
             assert scan_all(follower, "rebuilt", index) == scan_all(leader, "rebuilt", index), index
     finally:
         small_log.stop()
+
+
+def test_a_gsi_build_interrupted_by_kill_9_completes_after_restart(tmp_path):
+    server = ServerProcess(tmp_path / "data").start()
+    try:
+        client = client_for(server.url)
+        client.create_table(TableName="building", **{**INDEXED_TABLE, "GlobalSecondaryIndexes": INDEXED_TABLE["GlobalSecondaryIndexes"][:1]})
+        for start in range(0, 2000, 25):
+            client.batch_write_item(RequestItems={"building": [
+                {"PutRequest": {"Item": row(f"k{i % 50}", i)}} for i in range(start, start + 25)]})
+        client.update_table(
+            TableName="building",
+            AttributeDefinitions=[{"AttributeName": "h", "AttributeType": "N"}],
+            GlobalSecondaryIndexUpdates=[{"Create": INDEXED_TABLE["GlobalSecondaryIndexes"][1]}],
+        )
+        server.kill()
+        server.start()
+        client = client_for(server.url)
+        wait_active(client, "building", "by_h")
+        items = scan_all(client, "building")
+        assert scan_all(client, "building", "by_h") == implied(items, ("h", "sk"), set())
+        (by_h,) = [i for i in client.describe_table(TableName="building")["Table"]["GlobalSecondaryIndexes"]
+                   if i["IndexName"] == "by_h"]
+        assert by_h["ItemCount"] == len(implied(items, ("h", "sk"), set()))
+    finally:
+        server.stop()
