@@ -4,11 +4,17 @@ equal to what the table's items imply."""
 
 from __future__ import annotations
 
+import itertools
 import time
+
+import pytest
+from hypothesis import given, settings
 
 from dynovault.testing.cluster import Cluster, replication_status
 from dynovault.testing.processes import ServerProcess
 from tests.conftest import client_for
+from tests.test_index_properties import apply, operations
+from tests.test_index_properties import create_table as create_model_table
 from tests.killing import kill_during_writes
 
 INDEXED_TABLE = {
@@ -183,3 +189,33 @@ def test_a_gsi_build_interrupted_by_kill_9_completes_after_restart(tmp_path):
         assert by_h["ItemCount"] == len(implied(items, ("h", "sk"), set()))
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    running = Cluster(tmp_path_factory.mktemp("index-pair"), follower_count=1).start()
+    yield running
+    running.stop()
+
+
+_model_tables = itertools.count()
+
+
+@settings(max_examples=10, deadline=None)
+@given(operations=operations)
+def test_follower_indexes_equal_the_model_after_any_write_sequence(pair, operations):
+    leader = client_for(pair.leader.url)
+    table = f"replicated-model-{next(_model_tables)}"
+    create_model_table(leader, table)
+    model: dict[str, dict] = {}
+    for operation in operations:
+        apply(leader, table, model, operation)
+    pair.wait_caught_up()
+    follower = client_for(pair.followers[0].url)
+    for index in ("by_grp", "by_grp_rank"):
+        expected = sorted(pk for pk, item in model.items()
+                          if "grp" in item and (index == "by_grp" or "rank" in item))
+        for client in (leader, follower):
+            pages = client.get_paginator("scan").paginate(TableName=table, IndexName=index)
+            assert sorted(item["pk"]["S"] for page in pages for item in page["Items"]) == expected
+    leader.delete_table(TableName=table)
