@@ -38,13 +38,15 @@ def create_table(node: Node, definition: dict) -> Table:
     throughput = throughput_of(definition, billing_mode)
     if name in node.store.tables:
         raise ResourceInUseException(f"Table already exists: {name}")
+    # One instant: a table created on demand switched to it when it was created.
+    created = time.time()
     description = {
         "TableName": name,
         "AttributeDefinitions": definition["AttributeDefinitions"],
         "KeySchema": definition["KeySchema"],
-        "CreationDateTime": time.time(),
+        "CreationDateTime": created,
         "ProvisionedThroughput": throughput,
-        "BillingModeSummary": billing_summary(billing_mode),
+        "BillingModeSummary": billing_summary(billing_mode, created),
         "DeletionProtectionEnabled": bool(definition.get("DeletionProtectionEnabled", False)),
         "Tags": definition.get("Tags", []),
         **indexes,
@@ -134,10 +136,10 @@ def throughput_of(request: dict, billing_mode: str, previous: dict | None = None
     }
 
 
-def billing_summary(billing_mode: str) -> dict:
+def billing_summary(billing_mode: str, now: float | None = None) -> dict:
     summary: dict[str, Any] = {"BillingMode": billing_mode}
     if billing_mode == "PAY_PER_REQUEST":
-        summary["LastUpdateToPayPerRequestDateTime"] = time.time()
+        summary["LastUpdateToPayPerRequestDateTime"] = time.time() if now is None else now
     return summary
 
 

@@ -123,3 +123,257 @@ def test_numeric_limits_use_value_wording(unchecked, hash_table):
         "1 validation error detected: Value '0' at 'limit' failed to satisfy constraint: "
         "Member must have value greater than or equal to 1",
     )
+
+
+# ---- validation order and edge cases ----------------------------------------------------
+
+def test_segment_without_total_segments(unchecked, hash_table):
+    """DynamoDB Local's error table holds both sentences; Segment 0 alone, which Java
+    cannot tell from an absent Segment, scans the whole table (test_conformance)."""
+    assert refusal(unchecked.scan, TableName=hash_table, Segment=1) == (
+        "ValidationException",
+        "The TotalSegments parameter is required but was not present in the request when Segment parameter is present",
+    )
+    assert refusal(unchecked.scan, TableName=hash_table, TotalSegments=2) == (
+        "ValidationException",
+        "The Segment parameter is required but was not present in the request when parameter TotalSegments is present",
+    )
+
+
+INVALID_START_KEY = "The provided starting key is invalid: The provided key element does not match the schema"
+
+
+@pytest.mark.parametrize(
+    "fixture, start",
+    [
+        ("range_table", {"pk": {"S": "k"}}),
+        ("hash_table", {"pk": {"S": "k"}, "sk": {"N": "1"}}),
+    ],
+    ids=["sort-key-missing", "sort-key-extra"],
+)
+def test_query_start_key_must_match_the_key_schema(request, ddb, fixture, start):
+    table = request.getfixturevalue(fixture)
+    code, message = refusal(
+        ddb.query, TableName=table, KeyConditionExpression="pk = :p",
+        ExpressionAttributeValues={":p": {"S": "k"}}, ExclusiveStartKey=start,
+    )
+    assert (code, message) == ("ValidationException", INVALID_START_KEY)
+
+
+# DynamoDB Local's error table and dynalite's recorded answers.
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        ({"ConditionalOperator": "AND"}, "ConditionalOperator cannot be used without Filter or Expected"),
+        ({"Expected": {}, "ConditionalOperator": "OR"}, "ConditionalOperator cannot be used without Filter or Expected"),
+        ({"Expected": {"a": {"Exists": False}}, "ConditionalOperator": "AND"},
+         "ConditionalOperator can only be used when Filter or Expected has two or more elements"),
+    ],
+)
+def test_conditional_operator_needs_two_conditions(ddb, hash_table, arguments, message):
+    assert refusal(ddb.put_item, TableName=hash_table, Item=KEY, **arguments) == ("ValidationException", message)
+    assert "Item" not in ddb.get_item(TableName=hash_table, Key=KEY)
+
+
+def test_conditional_operator_joins_two_scan_filter_conditions(ddb, hash_table):
+    ddb.put_item(TableName=hash_table, Item={**KEY, "a": {"N": "1"}})
+    conditions = {"a": {"ComparisonOperator": "EQ", "AttributeValueList": [{"N": "1"}]},
+                  "b": {"ComparisonOperator": "NOT_NULL"}}
+    assert ddb.scan(TableName=hash_table, ScanFilter=conditions, ConditionalOperator="OR")["Count"] == 1
+    code, message = refusal(ddb.scan, TableName=hash_table, ScanFilter={"a": conditions["a"]}, ConditionalOperator="OR")
+    assert message == "ConditionalOperator can only be used when Filter or Expected has two or more elements"
+
+
+OPERAND_TYPE = "Incorrect operand type for operator or function; operator or function: {}, operand type: {}"
+
+
+@pytest.mark.parametrize(
+    "expression, values, message",
+    [
+        ("begins_with(a, :n)", {":n": {"N": "1"}}, OPERAND_TYPE.format("begins_with", "N")),
+        ("size(:n) > :n", {":n": {"N": "1"}}, OPERAND_TYPE.format("size", "N")),
+        ("attribute_type(a, :n)", {":n": {"N": "1"}}, OPERAND_TYPE.format("attribute_type", "N")),
+        ("attribute_type(a, :t)", {":t": {"S": "XX"}},
+         "Invalid attribute type name found; type: XX, valid types: {B,NULL,SS,BOOL,L,BS,N,NS,S,M}"),
+        ("begins_with(a)", {},
+         "Incorrect number of operands for operator or function; operator or function: begins_with, number of operands: 1"),
+        ("size(a, a) > :n", {":n": {"N": "1"}},
+         "Incorrect number of operands for operator or function; operator or function: size, number of operands: 2"),
+    ],
+)
+def test_filter_errors_are_refused_even_when_no_item_matches(ddb, hash_table, expression, values, message):
+    """Checked when the expression is read, so an empty table refuses them too."""
+    arguments = {"ExpressionAttributeValues": values} if values else {}
+    code, refused = refusal(ddb.scan, TableName=hash_table, FilterExpression=expression, **arguments)
+    assert (code, refused) == ("ValidationException", "Invalid FilterExpression: " + message)
+
+
+def test_projection_paths_reach_at_most_32_levels(ddb, hash_table):
+    """DynamoDB's answer as ScyllaDB's Alternator tests record it."""
+    ddb.get_item(TableName=hash_table, Key=KEY, ProjectionExpression="a" + ".b" * 31)
+    assert refusal(ddb.get_item, TableName=hash_table, Key=KEY, ProjectionExpression="a" + ".b" * 32) == (
+        "ValidationException",
+        "Invalid ProjectionExpression: The document path has too many nesting levels; nesting levels: 33",
+    )
+
+
+def test_list_index_on_a_non_list_is_refused_in_updates(ddb, hash_table):
+    ddb.put_item(TableName=hash_table, Item={**KEY, "n": {"N": "1"}})
+    code, message = refusal(ddb.update_item, TableName=hash_table, Key=KEY, UpdateExpression="SET n[0] = :v",
+                            ExpressionAttributeValues={":v": {"N": "2"}})
+    assert message == "The document path provided in the update expression is invalid for update"
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        # dynalite's recorded answers, DynamoDB's double space included.
+        ({"BS": []}, "One or more parameter values were invalid: Binary sets should not be empty"),
+        ({"SS": []}, "One or more parameter values were invalid: An string set  may not be empty"),
+        ({"NS": []}, "One or more parameter values were invalid: An number set  may not be empty"),
+    ],
+)
+def test_empty_sets(ddb, hash_table, value, message):
+    assert refusal(ddb.put_item, TableName=hash_table, Item={**KEY, "s": value}) == ("ValidationException", message)
+
+
+def test_unused_expression_attribute_values_and_names(ddb, hash_table):
+    assert refusal(ddb.put_item, TableName=hash_table, Item=KEY, ConditionExpression="attribute_not_exists(pk)",
+                   ExpressionAttributeValues={":u": {"S": "x"}}) == (
+        "ValidationException", "Value provided in ExpressionAttributeValues unused in expressions: keys: {:u}")
+    assert refusal(ddb.put_item, TableName=hash_table, Item=KEY, ConditionExpression="attribute_not_exists(#p)",
+                   ExpressionAttributeNames={"#p": "pk", "#u": "x"}) == (
+        "ValidationException", "Value provided in ExpressionAttributeNames unused in expressions: keys: {#u}")
+
+
+# ---- limits -----------------------------------------------------------------------------
+
+def test_attribute_names_hold_less_than_64_kb(ddb, hash_table):
+    """DynamoDB Local's limit message."""
+    ddb.put_item(TableName=hash_table, Item={**KEY, "a" * 65535: {"S": "v"}})
+    assert refusal(ddb.put_item, TableName=hash_table, Item={**KEY, "a" * 65536: {"S": "v"}}) == (
+        "ValidationException", "Attribute name is too large, must be less than 65536 bytes")
+
+
+def test_key_attribute_names_hold_255_bytes(unchecked, table_name):
+    name = "k" * 256
+    code, message = refusal(
+        unchecked.create_table, TableName=table_name, BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": name, "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": name, "AttributeType": "S"}],
+    )
+    assert code == "ValidationException"
+    assert ("at 'keySchema.1.member.attributeName' failed to satisfy constraint: "
+            "Member must have length less than or equal to 255") in message
+
+
+def test_key_value_lengths(ddb, table_name):
+    """DynamoDB's wordings, the missing space of the first included."""
+    ddb.create_table(
+        TableName=table_name, BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "B"}],
+    )
+    ddb.put_item(TableName=table_name, Item={"pk": {"S": "x" * 2048}, "sk": {"B": b"x" * 1024}})
+    assert refusal(ddb.put_item, TableName=table_name, Item={"pk": {"S": "x" * 2049}, "sk": {"B": b"x"}}) == (
+        "ValidationException",
+        "One or more parameter values were invalid: Size of hashkey has exceeded the maximum size limit of2048 bytes",
+    )
+    assert refusal(ddb.put_item, TableName=table_name, Item={"pk": {"S": "x"}, "sk": {"B": b"x" * 1025}}) == (
+        "ValidationException",
+        "One or more parameter values were invalid: Aggregated size of all range keys has exceeded the size limit "
+        "of 1024 bytes",
+    )
+
+
+def test_an_item_of_exactly_400_kb_with_a_large_binary_is_stored(ddb, hash_table):
+    fill = 409600 - len("pk") - len("k") - len("b")
+    ddb.put_item(TableName=hash_table, Item={**KEY, "b": {"B": b"x" * fill}})
+    assert len(ddb.get_item(TableName=hash_table, Key=KEY)["Item"]["b"]["B"]) == fill
+    assert refusal(ddb.put_item, TableName=hash_table, Item={**KEY, "b": {"B": b"x" * (fill + 1)}}) == (
+        "ValidationException", "Item size has exceeded the maximum allowed size")
+
+
+def test_thousands_of_attributes_in_one_item(ddb, hash_table):
+    item = {**KEY, **{f"a{index}": {"N": str(index)} for index in range(5000)}}
+    ddb.put_item(TableName=hash_table, Item=item)
+    assert ddb.get_item(TableName=hash_table, Key=KEY)["Item"] == item
+    projected = ddb.get_item(TableName=hash_table, Key=KEY, ProjectionExpression="a0, a4999")["Item"]
+    assert projected == {"a0": {"N": "0"}, "a4999": {"N": "4999"}}
+
+
+def test_expressions_hold_at_most_4_kb(ddb, hash_table):
+    expression = " AND ".join(["attribute_exists(a)"] * 250)
+    code, message = refusal(ddb.put_item, TableName=hash_table, Item=KEY, ConditionExpression=expression)
+    assert message == (
+        "Invalid ConditionExpression: Expression size has exceeded the maximum allowed size; "
+        f"expression size: {len(expression)}"
+    )
+
+
+# ---- consumed capacity ------------------------------------------------------------------
+
+@pytest.mark.parametrize("consistent, units", [(False, 0.5), (True, 1.0)])
+def test_reading_a_missing_item_consumes_the_minimum(ddb, hash_table, consistent, units):
+    answer = ddb.get_item(TableName=hash_table, Key=KEY, ConsistentRead=consistent, ReturnConsumedCapacity="TOTAL")
+    assert "Item" not in answer
+    assert answer["ConsumedCapacity"] == {"TableName": hash_table, "CapacityUnits": units}
+
+
+@pytest.mark.parametrize(
+    "operation, arguments",
+    [
+        ("get_item", {"Key": KEY}),
+        ("put_item", {"Item": KEY}),
+        ("query", {"KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "k"}}}),
+        ("scan", {}),
+        ("delete_item", {"Key": KEY}),
+    ],
+)
+def test_indexes_capacity_always_holds_the_table_entry(ddb, hash_table, operation, arguments):
+    answer = getattr(ddb, operation)(TableName=hash_table, ReturnConsumedCapacity="INDEXES", **arguments)
+    capacity = answer["ConsumedCapacity"]
+    assert capacity["Table"] == {"CapacityUnits": capacity["CapacityUnits"]}
+
+
+# ---- HTTP surface and timestamps ---------------------------------------------------------
+
+def test_get_root_is_dynamodb_health_check(server):
+    with urllib.request.urlopen(server.url + "/") as answer:
+        assert answer.status == 200
+        assert answer.read() == b"healthy: dynamodb.us-east-1.amazonaws.com"
+
+
+def test_tagging_answers_have_empty_bodies(raw, ddb, hash_table):
+    arn = ddb.describe_table(TableName=hash_table)["Table"]["TableArn"]
+    tagged = raw.call("TagResource", {"ResourceArn": arn, "Tags": [{"Key": "a", "Value": "1"}]})
+    assert (tagged.status, tagged.body) == (200, b"")
+    untagged = raw.call("UntagResource", {"ResourceArn": arn, "TagKeys": ["a"]})
+    assert (untagged.status, untagged.body) == (200, b"")
+    assert ddb.list_tags_of_resource(ResourceArn=arn)["Tags"] == []
+
+
+def test_listing_tags_of_a_missing_table_is_denied(ddb, hash_table):
+    """dynalite's recorded answers: the caller is denied, not told the table is missing."""
+    arn = ddb.describe_table(TableName=hash_table)["Table"]["TableArn"] + "-missing"
+    code, message = refusal(ddb.list_tags_of_resource, ResourceArn=arn)
+    assert code == "AccessDeniedException"
+    assert message.endswith(f"is not authorized to perform: dynamodb:ListTagsOfResource on resource: {arn}")
+
+
+@pytest.mark.parametrize("operation", ["GetItem", "NoSuchOperation"])
+def test_error_bodies_are_never_empty(raw, operation):
+    reply = raw.call(operation, {"TableName": "absent-table", "Key": KEY})
+    assert reply.status == 400
+    assert reply.json()["message"]
+
+
+def test_on_demand_since_creation(ddb, table_name):
+    description = ddb.create_table(
+        TableName=table_name, BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+    )["TableDescription"]
+    assert description["BillingModeSummary"]["LastUpdateToPayPerRequestDateTime"] == description["CreationDateTime"]
+    described = ddb.describe_table(TableName=table_name)["Table"]
+    assert described["BillingModeSummary"]["LastUpdateToPayPerRequestDateTime"] == described["CreationDateTime"]

@@ -2,10 +2,11 @@
 and parsed as JSON; and large answers compressed for clients that accept gzip.
 
 DynamoDB accepts request bodies compressed with ``gzip`` or ``deflate`` (SDKs compress
-large writes), several encodings stacked, and several gzip members in a row. It answers
-an unknown encoding or a body that does not decode with HTTP 500 ``InternalServerError``
-and a decoded body over its 16 MB request limit as too large. The signature covers the
-bytes as sent, so decoding never changes what is authenticated or forwarded.
+large writes), several encodings stacked, and several gzip members in a row, and refuses
+a decoded body over its 16 MB request limit as too large. An unknown encoding or a body
+that does not decode is a client error: DynamoDB answers it with HTTP 500, which clients
+retry in vain, so here it is a SerializationException. The signature covers the bytes as
+sent, so decoding never changes what is authenticated or forwarded.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import zlib
 
 import orjson
 
-from dynovault.errors import InternalServerError, RequestEntityTooLarge, SerializationException
+from dynovault.errors import RequestEntityTooLarge, SerializationException
 
 # zlib's window-bits argument for each content coding DynamoDB decodes.
 _WINDOW_BITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
@@ -45,7 +46,7 @@ def decoded(body: bytes, content_encoding: str, limit: int) -> bytes:
             continue
         window_bits = _WINDOW_BITS.get(coding)
         if window_bits is None:
-            raise InternalServerError(f"The request's Content-Encoding is not supported: {coding}")
+            raise SerializationException(f"Could not read request body: Content-Encoding {coding} is not supported")
         body = _inflated(body, coding, window_bits, limit)
     return body
 
@@ -70,8 +71,8 @@ def _inflated(data: bytes, coding: str, window_bits: int, limit: int) -> bytes:
     return bytes(output)
 
 
-def _undecodable(coding: str, reason: str) -> InternalServerError:
-    return InternalServerError(f"The request body could not be decoded as {coding}: {reason}")
+def _undecodable(coding: str, reason: str) -> SerializationException:
+    return SerializationException(f"Could not read request body: not valid {coding} ({reason})")
 
 
 def accepts_gzip(accept_encoding: str | None) -> bool:

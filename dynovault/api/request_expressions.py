@@ -174,6 +174,7 @@ def parse_expressions(request: dict, spec: Slots, wrap_value_errors: bool = Fals
         return _NO_EXPRESSIONS
     slots = spec.slots
     refuse_mixed(request, slots)
+    check_conditional_operator(request, slots)
     takes_values = any(slot is not PROJECTION for slot in slots)
     values = expression_values(request, wrap_value_errors) if takes_values else {}
     names = expression_names(request)
@@ -210,6 +211,22 @@ def refuse_mixed(request: dict, slots: tuple[Slot, ...]) -> None:
         request.get(slot.expression) is not None for slot in slots if slot is not PROJECTION
     ):
         raise ValidationException("ExpressionAttributeValues can only be specified when using expressions")
+
+
+# The legacy parameters whose conditions ConditionalOperator joins.
+_JOINED_BY_OPERATOR = frozenset({"Expected", "QueryFilter", "ScanFilter"})
+
+
+def check_conditional_operator(request: dict, slots: tuple[Slot, ...]) -> None:
+    """ConditionalOperator joins two or more legacy conditions; DynamoDB refuses it with
+    fewer, an empty or absent Expected or filter included."""
+    if request.get("ConditionalOperator") is None:
+        return
+    counts = [len(request[slot.legacy]) for slot in slots if slot.legacy in _JOINED_BY_OPERATOR and request.get(slot.legacy)]
+    if not counts:
+        raise ValidationException("ConditionalOperator cannot be used without Filter or Expected")
+    if min(counts) < 2:
+        raise ValidationException("ConditionalOperator can only be used when Filter or Expected has two or more elements")
 
 
 def expression_names(request: dict) -> dict | None:

@@ -46,6 +46,8 @@ UPDATE_FUNCTIONS = {"if_not_exists": 2, "list_append": 2}
 PATH_FUNCTIONS = frozenset({"attribute_exists", "attribute_not_exists", "attribute_type", "if_not_exists"})
 ATTRIBUTE_TYPE_NAMES = "{B,NULL,SS,BOOL,L,BS,N,NS,S,M}"
 MAX_IN_OPERANDS = 100
+# A document path reaches at most 32 levels down, as documents nest at most 32 deep.
+MAX_PATH_LEVELS = 32
 MAX_EXPRESSION_BYTES = 4096
 TOO_LARGE = "Expression size has exceeded the maximum allowed size;"
 # The order in which DynamoDB reports the problems of an expression that has several.
@@ -56,6 +58,7 @@ PROBLEM_ORDER = (
     "reserved",
     "section",
     "undefined_name",
+    "nesting",
     "operand_count",
     "distinct",
     "overlap",
@@ -218,6 +221,10 @@ class Parser:
                 self._expect("]")
                 elements.append(int(token.text))
             else:
+                if len(elements) > MAX_PATH_LEVELS:
+                    self._note(
+                        "nesting", f"The document path has too many nesting levels; nesting levels: {len(elements)}"
+                    )
                 path = tuple(elements)
                 self.parsed.paths.append(path)
                 return path

@@ -18,6 +18,8 @@ from dynovault.values.types import SET_NAMES, TYPE_TAGS
 MAX_ITEM_SIZE = 400 * 1024
 # Levels of a document, the top-level attribute's value being the first.
 MAX_NESTING_DEPTH = 32
+# An attribute name holds up to 64 KB less one byte (DynamoDB Local's limit message).
+MAX_NAME_BYTES = 65535
 
 AttributeValue = dict[str, Any]
 Item = dict[str, AttributeValue]
@@ -102,7 +104,8 @@ def _canonical_set(tag: str, members: Any) -> tuple[AttributeValue, int]:
     if not isinstance(members, list):
         raise SerializationException(f"Unexpected value type in payload: {tag} must be a list")
     if not members:
-        raise invalid(f"An {SET_NAMES[tag]} set  may not be empty")
+        # DynamoDB's own wordings, the double space included (dynalite's recorded answers).
+        raise invalid("Binary sets should not be empty" if tag == "BS" else f"An {SET_NAMES[tag]} set  may not be empty")
     if tag == "SS":
         if not all(isinstance(m, str) for m in members):
             raise SerializationException("Unexpected value type in payload: SS members must be strings")
@@ -155,7 +158,10 @@ def canonical_item(item: Any, what: str = "item") -> tuple[Item, int]:
     for name, value in item.items():
         if not name:
             raise invalid("An attribute name may not be empty")
+        name_size = len(name.encode())
+        if name_size > MAX_NAME_BYTES:
+            raise ValidationException(f"Attribute name is too large, must be less than {MAX_NAME_BYTES + 1} bytes")
         out[name], value_size = canonical_value(value)
-        size += len(name.encode()) + value_size
+        size += name_size + value_size
     return out, size
 

@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 from dynovault.api.tagging import tagged_table
+from dynovault.errors import AccessDeniedException, ResourceNotFoundException
 from dynovault.node import Node
 
 
 async def handle(request: dict, node: Node) -> dict:
-    return {"Tags": tagged_table(node, request["ResourceArn"]).description.get("Tags", [])}
+    arn = request["ResourceArn"]
+    try:
+        table = tagged_table(node, arn)
+    except ResourceNotFoundException:
+        # DynamoDB authorizes against the table's resource policy first, and a table that
+        # does not exist has none: the caller is denied rather than told it is missing.
+        raise AccessDeniedException(
+            f"User: arn:aws:iam::{node.account_id}:root is not authorized to perform: "
+            f"dynamodb:ListTagsOfResource on resource: {arn}"
+        ) from None
+    return {"Tags": table.description.get("Tags", [])}

@@ -6,8 +6,9 @@ from dynovault.api.tagging import save_tags, tagged_table
 from dynovault.node import Node
 
 
-async def handle(request: dict, node: Node) -> dict:
+async def handle(request: dict, node: Node) -> bytes:
     table = tagged_table(node, request["ResourceArn"])
     removed = set(request["TagKeys"])
     save_tags(node, table, [t for t in table.description.get("Tags", []) if t["Key"] not in removed])
-    return {}
+    # DynamoDB answers with an empty body.
+    return b""
