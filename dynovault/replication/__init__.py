@@ -17,7 +17,7 @@ from aiohttp import web
 
 from dynovault.replication import protocol
 from dynovault.replication.config import ReplicationConfig, Role
-from dynovault.replication.metrics import COLLECTOR
+from dynovault.replication.lag_metrics import COLLECTOR
 from dynovault.replication.replicator import Replicator
 
 __all__ = ["ReplicationConfig", "Role", "Replicator", "install"]

@@ -19,7 +19,7 @@ from aiohttp import WSMsgType
 from dynovault.replication import checkpoint
 from dynovault.replication import history as history_store
 from dynovault.replication.history import History
-from dynovault.replication.metrics import (
+from dynovault.replication.lag_metrics import (
     APPLY_LAG,
     BOOTSTRAPS,
     BYTES_APPLIED,

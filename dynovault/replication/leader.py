@@ -22,7 +22,7 @@ from aiohttp import WSMsgType, web
 from dynovault.errors import ServiceUnavailable
 from dynovault.replication import checkpoint
 from dynovault.replication.history import History
-from dynovault.replication.metrics import ACK_LAG, SYNC_TIMEOUTS, SYNC_WAIT
+from dynovault.replication.lag_metrics import ACK_LAG, SYNC_TIMEOUTS, SYNC_WAIT
 from dynovault.replication.protocol import (
     CONTROL_MESSAGE_MAX,
     ProtocolError,

@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from dynovault.replication.metrics import TRIMMED_RECORDS
+from dynovault.replication.lag_metrics import TRIMMED_RECORDS
 from dynovault.storage.engine import Store
 from dynovault.storage.replog import LogRecord
 
