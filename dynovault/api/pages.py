@@ -10,12 +10,13 @@ from dataclasses import dataclass
 
 import orjson
 
-from dynovault.api.capacity import consumed_capacity, read_units
+from dynovault.api.capacity import ScanReads, consumed_capacity, read_units
 from dynovault.api.reads import with_members
 from dynovault.api.request_expressions import RequestExpressions
 from dynovault.api.validation import check_key_paths
 from dynovault.errors import KEY_MISMATCH, ValidationException, invalid
 from dynovault.expressions import ConditionExpression, Projection
+from dynovault.indexes import find_index
 from dynovault.items import validated_key
 from dynovault.storage.engine import Table, stored_json, stored_size
 from dynovault.storage.indexes import LiveIndex
@@ -114,7 +115,7 @@ def _source(request: dict, table: Table, plan: ReadPlan) -> ReadSource:
     if index.layout.is_global:
         if plan.consistent:
             raise ValidationException("Consistent reads are not supported on global secondary indexes")
-        if index.built_through is not None or _status(table, name) == "CREATING":
+        if index.built_through is not None or find_index(table.description, name)[0].get("IndexStatus") == "CREATING":
             raise ValidationException(f"Cannot read from backfilling global secondary index: {name}")
         if select == "ALL_ATTRIBUTES" and projected is not None:
             raise invalid(
@@ -122,17 +123,10 @@ def _source(request: dict, table: Table, plan: ReadPlan) -> ReadSource:
                 "projection type is not ALL"
             )
         return ReadSource(table, index)
-    wanted = [path[0] for expression in (plan.projection, plan.filter) if expression is not None
-              for path in expression.paths]
-    fetch = projected is not None and (select == "ALL_ATTRIBUTES" or any(name not in projected for name in wanted))
+    named = {path[0] for expression in (plan.projection, plan.filter) if expression is not None
+             for path in expression.paths}
+    fetch = projected is not None and (select == "ALL_ATTRIBUTES" or not named <= projected)
     return ReadSource(table, index, fetch)
-
-
-def _status(table: Table, name: str) -> str:
-    for index in table.description.get("GlobalSecondaryIndexes", ()):
-        if index["IndexName"] == name:
-            return index.get("IndexStatus", "ACTIVE")
-    return "ACTIVE"
 
 
 def start_key(request: dict, source: ReadSource) -> tuple[dict, bytes] | None:
@@ -162,14 +156,21 @@ def _index_start_key(source: ReadSource, exclusive_start: object) -> tuple[dict,
     return {**canonical, **index_part}, index_key + table_key
 
 
-def read_page(request: dict, source: ReadSource, plan: ReadPlan, entries: Iterator[tuple[bytes, bytes]]) -> bytes:
-    """Read one page from ``entries`` and shape the Query/Scan response body."""
+def read_page(
+    request: dict, source: ReadSource, plan: ReadPlan, entries: Iterator[tuple[bytes, bytes]],
+    scan_reads: ScanReads | None = None,
+) -> bytes:
+    """Read one page from ``entries`` and shape the Query/Scan response body. A table
+    Scan passes its ``scan_reads``, as DynamoDB charges a Scan partition by partition."""
     items: list[bytes] = []
     scanned = count = read_bytes = fetched_bytes = 0
     last_key = None
     for key, stored in entries:
         scanned += 1
-        read_bytes += stored_size(stored)
+        size = stored_size(stored)
+        read_bytes += size
+        if scan_reads is not None:
+            scan_reads.add(key, size)
         if source.fetch:
             stored = source.table.data.get(source.table_key(key)) or stored
             fetched_bytes += stored_size(stored)
@@ -188,12 +189,18 @@ def read_page(request: dict, source: ReadSource, plan: ReadPlan, entries: Iterat
         Count=count,
         ScannedCount=scanned,
         LastEvaluatedKey=source.decode_key(last_key) if last_key is not None else None,
-        ConsumedCapacity=_read_capacity(request, source, plan, read_bytes, fetched_bytes),
+        ConsumedCapacity=_read_capacity(
+            request, source, plan, read_bytes, fetched_bytes,
+            scan_reads.units(last_key, plan.consistent) if scan_reads is not None else None,
+        ),
     )
 
 
-def _read_capacity(request: dict, source: ReadSource, plan: ReadPlan, read_bytes: int, fetched_bytes: int) -> dict | None:
-    units = read_units(read_bytes, plan.consistent)
+def _read_capacity(
+    request: dict, source: ReadSource, plan: ReadPlan, read_bytes: int, fetched_bytes: int, units: float | None
+) -> dict | None:
+    if units is None:
+        units = read_units(read_bytes, plan.consistent)
     if source.index is None:
         return consumed_capacity(request, source.table.name, units)
     table_units = read_units(fetched_bytes, plan.consistent) if source.fetch else 0.0
