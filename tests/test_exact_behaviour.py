@@ -377,3 +377,48 @@ def test_on_demand_since_creation(ddb, table_name):
     assert description["BillingModeSummary"]["LastUpdateToPayPerRequestDateTime"] == description["CreationDateTime"]
     described = ddb.describe_table(TableName=table_name)["Table"]
     assert described["BillingModeSummary"]["LastUpdateToPayPerRequestDateTime"] == described["CreationDateTime"]
+
+
+@pytest.mark.parametrize("consistent, units", [(True, 4.0), (False, 2.0)])
+def test_a_scan_is_charged_per_partition(ddb, hash_table, consistent, units):
+    """The publicly discussed 4 units (2 eventually consistent) for a Scan of one small
+    item: a new on-demand table has four partitions, and a Scan pays each one's 4 KB
+    minimum. A segment of four covers one partition."""
+    ddb.put_item(TableName=hash_table, Item=KEY)
+    scan = ddb.scan(TableName=hash_table, ConsistentRead=consistent, ReturnConsumedCapacity="TOTAL")
+    assert scan["ConsumedCapacity"]["CapacityUnits"] == units
+    segments = [
+        ddb.scan(TableName=hash_table, ConsistentRead=consistent, ReturnConsumedCapacity="TOTAL",
+                 Segment=segment, TotalSegments=4)["ConsumedCapacity"]["CapacityUnits"]
+        for segment in range(4)
+    ]
+    assert segments == [units / 4] * 4
+    query = ddb.query(TableName=hash_table, KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": KEY["pk"]},
+                      ConsistentRead=consistent, ReturnConsumedCapacity="TOTAL")
+    assert query["ConsumedCapacity"]["CapacityUnits"] == units / 4
+
+
+def test_a_small_provisioned_table_is_one_partition(ddb, table_name):
+    ddb.create_table(
+        TableName=table_name, ProvisionedThroughput={"ReadCapacityUnits": 5, "WriteCapacityUnits": 5},
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+    )
+    ddb.put_item(TableName=table_name, Item=KEY)
+    scan = ddb.scan(TableName=table_name, ConsistentRead=True, ReturnConsumedCapacity="TOTAL")
+    assert scan["ConsumedCapacity"]["CapacityUnits"] == 1.0
+
+
+def test_scan_partitions_round_up_apart(ddb, hash_table):
+    """Items in one partition add up before rounding; a whole Scan pays at least one unit
+    per partition however its bytes fall."""
+    for index in range(8):
+        ddb.put_item(TableName=hash_table, Item={"pk": {"S": f"k{index}"}, "b": {"S": "x" * 3000}})
+    total = ddb.scan(TableName=hash_table, ConsistentRead=True, ReturnConsumedCapacity="TOTAL")
+    segments = sum(
+        ddb.scan(TableName=hash_table, ConsistentRead=True, ReturnConsumedCapacity="TOTAL",
+                 Segment=segment, TotalSegments=4)["ConsumedCapacity"]["CapacityUnits"]
+        for segment in range(4)
+    )
+    assert total["ConsumedCapacity"]["CapacityUnits"] == segments
+    assert segments >= 4 and segments >= 8 * 3000 / 4096

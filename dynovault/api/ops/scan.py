@@ -4,6 +4,7 @@ starts with, so segments split the keyspace evenly and never overlap."""
 
 from __future__ import annotations
 
+from dynovault.api.capacity import scan_reads
 from dynovault.api.pages import check_plan, read_page, read_plan, start_key
 from dynovault.api.request_expressions import SCAN, parse_expressions
 from dynovault.errors import ValidationException
@@ -60,4 +61,5 @@ async def handle(request: dict, node: Node) -> bytes:
         start = max(start, exclusive + b"\x00")
     read = source.index or table
     entries = node.store.iterate(read, start, end) if end is None or start < end else iter(())
-    return read_page(request, source, plan, entries)
+    partitions = scan_reads(request, table, start, end) if source.index is None else None
+    return read_page(request, source, plan, entries, partitions)
