@@ -17,7 +17,13 @@ from typing import Any, Protocol
 import orjson
 from aiohttp import web
 
-from dynovault.api.bodies import MIN_COMPRESSED_ANSWER_BYTES, accepts_gzip, gzipped, request_payload
+from dynovault.api.bodies import (
+    MIN_COMPRESSED_ANSWER_BYTES,
+    accepts_gzip,
+    gzipped,
+    request_payload,
+)
+from dynovault.api.cors import add_cors
 from dynovault.api.model import validate_request
 from dynovault.api.ops import Handler, load_operations
 from dynovault.errors import (
@@ -193,8 +199,8 @@ async def endpoint_health(request: web.Request) -> web.Response:
 
 
 def build_app(node: Node, authenticate: Authenticator | None = None, guard: Guard = run_here) -> web.Application:
-    """The application with the DynamoDB endpoint and ``/health``; the composition root
-    adds the other layers' routes to it."""
+    """The application with the DynamoDB endpoint (CORS included) and ``/health``; the
+    composition root adds the other layers' routes to it."""
     # Bodies are read as sent and decoded by the dispatcher (api/bodies.py): the signature
     # covers the compressed bytes, and aiohttp's own decoding errors would be answered as
     # plain text before any handler could shape them.
@@ -205,6 +211,7 @@ def build_app(node: Node, authenticate: Authenticator | None = None, guard: Guar
     # that costs a coroutine frame per request.
     app.router.add_post("/", dispatcher.__call__)
     app.router.add_get("/", endpoint_health)
+    add_cors(app)
     app.router.add_get("/health", health)
     return app
 
