@@ -9,6 +9,7 @@ import pytest
 from botocore.config import Config
 
 from dynovault.testing.processes import ServerProcess
+from tests.rawhttp import RawClient
 
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
@@ -79,3 +80,18 @@ def range_table(ddb, table_name):
         BillingMode="PAY_PER_REQUEST",
     )
     return table_name
+
+
+@pytest.fixture(scope="module")
+def raw(server):
+    """A raw HTTP client of the shared server, for what boto3 never sends."""
+    client = RawClient(server.url)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def unchecked(server):
+    """boto3 without its client-side parameter checks, so the server's own checks answer."""
+    config = Config(parameter_validation=False, retries={"max_attempts": 1})
+    return boto3.client("dynamodb", endpoint_url=server.url, region_name="us-east-1", config=config)

@@ -25,13 +25,6 @@ from tests.rawhttp import RawClient, Reply, assert_well_formed
 MAX_REQUEST_BYTES = 16 * 1024 * 1024
 
 
-@pytest.fixture(scope="module")
-def raw(server):
-    client = RawClient(server.url)
-    yield client
-    client.close()
-
-
 def put_body(table: str, key: str, value: str = "v") -> bytes:
     return f'{{"TableName": "{table}", "Item": {{"pk": {{"S": "{key}"}}, "v": {{"S": "{value}"}}}}}}'.encode()
 

@@ -6,34 +6,14 @@ from __future__ import annotations
 
 import urllib.request
 
-import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from dynovault.api.model import service_model
 from dynovault.api.ops import load_operations
-from tests.rawhttp import ERROR_PREFIX, RawClient, Reply, assert_well_formed
+from tests.rawhttp import ERROR_PREFIX, Reply, assert_well_formed
 
 MAX_REQUEST_BYTES = 16 * 1024 * 1024
-
-
-@pytest.fixture(scope="module")
-def raw(server):
-    client = RawClient(server.url)
-    yield client
-    client.close()
-
-
-@pytest.fixture(scope="module")
-def unchecked(server):
-    """boto3 without its client-side parameter checks, so the server's own checks answer."""
-    return boto3.client(
-        "dynamodb",
-        endpoint_url=server.url,
-        region_name="us-east-1",
-        config=Config(parameter_validation=False, retries={"max_attempts": 1}),
-    )
 
 
 def assert_error(reply: Reply, code: str, message: str | None = None, status: int = 400) -> None:

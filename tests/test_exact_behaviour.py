@@ -7,36 +7,9 @@ from __future__ import annotations
 
 import urllib.request
 
-import boto3
 import pytest
-from botocore.config import Config
-from botocore.exceptions import ClientError
 
-from tests.rawhttp import RawClient
-
-KEY = {"pk": {"S": "k"}}
-
-
-@pytest.fixture(scope="module")
-def raw(server):
-    client = RawClient(server.url)
-    yield client
-    client.close()
-
-
-@pytest.fixture(scope="module")
-def unchecked(server):
-    """boto3 without its client-side parameter checks, so the server's own checks answer."""
-    config = Config(parameter_validation=False, retries={"max_attempts": 1})
-    return boto3.client("dynamodb", endpoint_url=server.url, region_name="us-east-1", config=config)
-
-
-def refusal(call, **arguments) -> tuple[str, str]:
-    with pytest.raises(ClientError) as caught:
-        call(**arguments)
-    error = caught.value.response["Error"]
-    return error["Code"], error["Message"]
-
+from tests.test_conformance import KEY, refusal
 
 # ---- required parameters ----------------------------------------------------------------
 
