@@ -1,6 +1,6 @@
 """The composition root: the one place a serving node is assembled.
 
-store → node → replicator → DynamoDB front end, feature routes, metrics. Each layer
+store → node → replicator → DynamoDB front end, feature routes, TTL deleter, metrics. Each layer
 below knows only the layers under it; this module is the only one that knows them all.
 """
 
@@ -14,6 +14,7 @@ from aiohttp import web
 from dynovault import metrics, replication
 from dynovault.api.auth import SignatureVerifier, require_signatures_on
 from dynovault.api.server import Authenticator, build_app
+from dynovault.expiry import ExpiryDeleter
 from dynovault.features.http import add_routes as add_feature_routes
 from dynovault.node import Node
 from dynovault.replication import ReplicationConfig, Replicator, Role
@@ -34,6 +35,8 @@ class NodeSettings:
     authenticate: Authenticator | None = None
     # With signatures verified, /metrics answers unsigned scrapes only when opened explicitly.
     open_metrics: bool = False
+    # Seconds between the leader's passes deleting items whose TTL passed.
+    ttl_interval: float = 1.0
 
 
 def serving_app(settings: NodeSettings) -> web.Application:
@@ -45,6 +48,9 @@ def serving_app(settings: NodeSettings) -> web.Application:
     add_feature_routes(app, node, settings.features, replicator.guard)
     metrics.add_routes(app)
     app.on_startup.append(lambda _app: _resume_builds(node, replicator))
+    deleter = ExpiryDeleter(node, settings.ttl_interval, lambda: replicator.role is Role.LEADER)
+    app.on_startup.append(deleter.start)
+    app.on_shutdown.append(deleter.stop)
     if isinstance(settings.authenticate, SignatureVerifier):
         # Nothing but the health checks (and /metrics when opened) answers an unsigned
         # request; POST / checks its signature itself.

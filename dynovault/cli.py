@@ -46,6 +46,8 @@ def _serve_parser(commands: argparse._SubParsersAction) -> None:
         action="store_true",
         help="fsync the WAL on every write (default: WAL written, fsync left to the OS)",
     )
+    serve.add_argument("--ttl-interval", default=1.0, type=_positive_seconds, metavar="SECONDS",
+                       help="seconds between the leader's passes deleting items whose TTL passed (default 1)")
     serve.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
     features_cli.add_serve_options(serve)
     replication_cli.add_serve_options(serve)
@@ -74,6 +76,7 @@ def serve_command(args: argparse.Namespace) -> int:
             replication=replication_cli.config_from(args),
             authenticate=authenticator_for(args.credentials_file, frozenset({args.region, *args.allowed_regions})),
             open_metrics=args.open_metrics,
+            ttl_interval=args.ttl_interval,
         )
     )
     scheme = "https" if ssl_context else "http"
@@ -89,6 +92,13 @@ def serve_command(args: argparse.Namespace) -> int:
     web.run_app(app, host=args.host, port=args.port, print=None, access_log=None, ssl_context=ssl_context,
                 loop=uvloop.new_event_loop())
     return 0
+
+
+def _positive_seconds(text: str) -> float:
+    seconds = float(text)
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text}")
+    return seconds
 
 
 def _loopback(host: str) -> bool:

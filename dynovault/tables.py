@@ -8,15 +8,21 @@ import asyncio
 import time
 from typing import Any
 
-from dynovault.errors import ResourceInUseException, ValidationException, invalid
+from dynovault.errors import (
+    ResourceInUseException,
+    ResourceNotFoundException,
+    ValidationException,
+    invalid,
+)
 from dynovault.indexes import GLOBAL, LOCAL, created_indexes, with_index_status
 from dynovault.node import Node, table_name
 from dynovault.storage.engine import Table
+from dynovault.storage.expiry import TTL_MEMBER
 
 # A partition key and at most one sort key (botocore's model no longer says so).
 MAX_KEY_ELEMENTS = 2
 # Kept in the catalog but not part of a TableDescription.
-_INTERNAL_FIELDS = ("Tags",)
+_INTERNAL_FIELDS = ("Tags", TTL_MEMBER)
 _UNSUPPORTED = (
     "StreamSpecification",
     "SSESpecification",
@@ -89,6 +95,15 @@ def resume_index_builds(node: Node) -> None:
         for index in table.description.get(GLOBAL, ()):
             if index.get("IndexStatus") == "CREATING":
                 start_index_build(node, table.name, index["IndexName"])
+
+
+def existing_table(node: Node, name_or_arn: str) -> Table:
+    """The table a control-plane request names, or DynamoDB's not-found error naming it."""
+    name = table_name(name_or_arn)
+    table = node.store.tables.get(name)
+    if table is None:
+        raise ResourceNotFoundException(f"Requested resource not found: Table: {name} not found")
+    return table
 
 
 def describe(node: Node, table: Table, status: str = "ACTIVE") -> dict:

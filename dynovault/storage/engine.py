@@ -21,8 +21,16 @@ from pathlib import Path
 import orjson
 from rocksdict import Checkpoint, Options, Rdict, WriteBatch, WriteOptions
 
+from dynovault.storage.expiry import (
+    EXPIRY_CF,
+    ExpiryOrder,
+    decode_expiry_key,
+    overdue_range,
+    ttl_attribute,
+    ttl_value,
+)
 from dynovault.storage.indexes import BUILD_PREFIX, LiveIndex, open_indexes
-from dynovault.storage.keycodec import KeyCodec
+from dynovault.storage.keycodec import KeyCodec, after_prefix
 from dynovault.storage.replog import LSN, LogRecord, RecordKind, lsn_key
 from dynovault.storage.stored import stored_json as stored_json
 from dynovault.storage.stored import stored_size as stored_size
@@ -34,7 +42,7 @@ CATALOG_CF = "catalog"
 STATS_CF = "stats"
 REPLOG_CF = "replog"
 META_CF = "meta"
-_SYSTEM_CFS = ("default", CATALOG_CF, STATS_CF, REPLOG_CF, META_CF)
+_SYSTEM_CFS = ("default", CATALOG_CF, STATS_CF, REPLOG_CF, META_CF, EXPIRY_CF)
 _STATS = struct.Struct(">qq")
 # Items an index build indexes per commit, so writes and reads go on between chunks.
 BUILD_CHUNK_ITEMS = 256
@@ -52,6 +60,7 @@ class Table:
     item_count: int = 0
     size_bytes: int = 0
     indexes: tuple[LiveIndex, ...] = ()
+    expiry: ExpiryOrder | None = None
 
     @property
     def name(self) -> str:
@@ -90,7 +99,19 @@ def open_table(db: Rdict, description: dict, stats: Rdict, meta: Rdict | None = 
         item_count=count,
         size_bytes=size,
         indexes=indexes,
+        expiry=None if meta is None else expiry_order_of(db, description, meta),
     )
+
+
+def expiry_order_of(db: Rdict, description: dict, meta: Rdict) -> ExpiryOrder | None:
+    """The expiry order of a table with TTL, with the progress of its build if one is
+    under way."""
+    attribute = ttl_attribute(description)
+    if attribute is None:
+        return None
+    order = ExpiryOrder(column_family_of(description), attribute, db.get_column_family_handle(EXPIRY_CF))
+    order.built_through = meta.get(order.progress_key)
+    return order
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +206,7 @@ class Store:
         batch = WriteBatch(raw_mode=True)
         batch.put(name.encode(), raw, self._handles[CATALOG_CF])
         dropped = self._reindex(batch, table, description)
+        self._reorder_expiry(batch, table, description)
         table.description = description
         self._log(batch, LogRecord(RecordKind.PUT_TABLE, commit_time_us or now_us(), name, b"", raw))
         self._commit(batch)
@@ -212,6 +234,27 @@ class Store:
         table.indexes = tuple(indexes)
         return list(kept.values())
 
+    def _reorder_expiry(self, batch: WriteBatch, table: Table, description: dict) -> None:
+        """Give ``table`` the expiry order its TTL attribute calls for: kept while the
+        attribute stays, dropped when TTL is disabled, and a new one (built from the
+        items the table holds, see build_expiry) when the attribute changes."""
+        attribute = ttl_attribute(description)
+        if table.expiry is not None and table.expiry.attribute == attribute:
+            return
+        if table.expiry is not None:
+            self._forget_expiry(batch, table.expiry)
+        table.expiry = None
+        if attribute is not None:
+            table.expiry = ExpiryOrder(table.column_family, attribute, self._handles[EXPIRY_CF])
+            if table.item_count:
+                table.expiry.built_through = b""
+                batch.put(table.expiry.progress_key, b"", self._handles[META_CF])
+
+    def _forget_expiry(self, batch: WriteBatch, order: ExpiryOrder) -> None:
+        prefix = order.prefix
+        batch.delete_range(prefix, after_prefix(prefix), self._handles[EXPIRY_CF])
+        batch.delete(order.progress_key, self._handles[META_CF])
+
     def _forget_index(self, batch: WriteBatch, index: LiveIndex) -> None:
         batch.delete(index.column_family.encode(), self._handles[STATS_CF])
         batch.delete(BUILD_PREFIX + index.column_family.encode(), self._handles[META_CF])
@@ -223,6 +266,8 @@ class Store:
         batch.delete(table.column_family.encode(), self._handles[STATS_CF])
         for index in table.indexes:
             self._forget_index(batch, index)
+        if table.expiry is not None:
+            self._forget_expiry(batch, table.expiry)
         self._log(batch, LogRecord(RecordKind.DELETE_TABLE, commit_time_us or now_us(), name))
         self._commit(batch)
         self.db.drop_column_family(table.column_family)
@@ -235,9 +280,9 @@ class Store:
     # chunks. Every node builds its own from its own items (the log carries only the
     # table change that added the index), so replicas derive the same entries.
 
-    def build_index(self, table: Table, index: LiveIndex, limit: int = BUILD_CHUNK_ITEMS) -> bool:
-        """Index the next ``limit`` items of an index build, in one commit with the
-        build's progress; return whether the index is complete."""
+    def build_index(self, table: Table, index: LiveIndex | ExpiryOrder, limit: int = BUILD_CHUNK_ITEMS) -> bool:
+        """Index the next ``limit`` items of the build of an index or of an expiry order,
+        in one commit with the build's progress; return whether it is complete."""
         if index.built_through is None:
             return True
         start = index.built_through + b"\x00" if index.built_through else b""
@@ -248,22 +293,23 @@ class Store:
             last = key
             if count == limit:
                 break
-        progress = BUILD_PREFIX + index.column_family.encode()
         if last is None:
-            batch.delete(progress, self._handles[META_CF])
+            batch.delete(index.progress_key, self._handles[META_CF])
         else:
-            batch.put(progress, last, self._handles[META_CF])
-        batch.put(*index.stats_entry(), self._handles[STATS_CF])
+            batch.put(index.progress_key, last, self._handles[META_CF])
+        if isinstance(index, LiveIndex):
+            batch.put(*index.stats_entry(), self._handles[STATS_CF])
         self.db.write(batch, self._write_options)
         index.built_through = last
         return last is None
 
     def finish_index_builds(self) -> None:
-        """Complete every index build at once (a follower applying the change that added
-        an index, or any node reopening its data mid-build)."""
+        """Complete every index build, expiry orders' included, at once (a follower
+        applying the change that added an index or enabled TTL, or any node reopening its
+        data mid-build)."""
         for table in self.tables.values():
-            for index in table.indexes:
-                while not self.build_index(table, index):
+            for index in (*table.indexes, table.expiry):
+                while index is not None and not self.build_index(table, index):
                     pass
 
     # ---- items -----------------------------------------------------------------------
@@ -297,8 +343,8 @@ class Store:
         table = change.table
         slot = (table.column_family, change.key)
         old = pending[slot][1] if slot in pending else table.data.get(change.key)
-        if table.indexes:
-            self._stage_indexes(batch, table, change.key, old, change.value)
+        if table.indexes or table.expiry is not None:
+            self._stage_derived(batch, table, change.key, old, change.value)
         if change.value is None:
             batch.delete(change.key, table.cf_handle)
             record = LogRecord(RecordKind.DELETE_ITEM, commit_time_us, table.name, change.key)
@@ -311,11 +357,14 @@ class Store:
         return old
 
     @staticmethod
-    def _stage_indexes(batch: WriteBatch, table: Table, key: bytes, old: bytes | None, new: bytes | None) -> None:
+    def _stage_derived(batch: WriteBatch, table: Table, key: bytes, old: bytes | None, new: bytes | None) -> None:
+        """Stage what an item change does to the table's indexes and its expiry order."""
         old_item = orjson.loads(stored_json(old)) if old is not None else None
         new_item = orjson.loads(stored_json(new)) if new is not None else None
         for index in table.indexes:
             index.stage(batch, key, old_item, old, new_item, new)
+        if table.expiry is not None:
+            table.expiry.stage(batch, key, old_item, new_item)
 
     def _stage_stats(self, batch: WriteBatch, pending: _Staged) -> None:
         touched = {table.column_family: table for table, _ in pending.values()}
@@ -358,6 +407,37 @@ class Store:
             while it.valid() and (end is None or it.key() < end):
                 yield it.key(), it.value()
                 it.next()
+
+    # ---- expiry ----------------------------------------------------------------------
+
+    def overdue(self, table: Table, now: float, limit: int) -> list[tuple[int, bytes]]:
+        """Up to ``limit`` (expiry second, table key) of items whose TTL passed by ``now``,
+        the longest overdue first."""
+        if table.expiry is None:
+            return []
+        start, end = overdue_range(table.column_family, now)
+        it = self.db.get_column_family(EXPIRY_CF).iter()
+        it.seek(start)
+        found = []
+        while it.valid() and it.key() < end and len(found) < limit:
+            _, second, key = decode_expiry_key(it.key())
+            found.append((second, key))
+            it.next()
+        return found
+
+    def expire(self, table: Table, now: float, limit: int) -> int:
+        """Delete up to ``limit`` items whose TTL passed by ``now``, in one commit through
+        the normal path (indexes, expiry order, log); return how many. Each item's TTL is
+        read again from the item itself as it is deleted, with nothing in between."""
+        changes = []
+        for _, key in self.overdue(table, now, limit):
+            stored = table.data.get(key)
+            value = ttl_value(orjson.loads(stored_json(stored)), table.expiry.attribute) if stored else None
+            if value is not None and value < now:
+                changes.append(ItemChange(table, key, None))
+        if changes:
+            self.write(changes)
+        return len(changes)
 
     # ---- log -------------------------------------------------------------------------
 

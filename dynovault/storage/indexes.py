@@ -158,6 +158,11 @@ class LiveIndex:
     def column_family(self) -> str:
         return self.layout.column_family
 
+    @property
+    def progress_key(self) -> bytes:
+        """Where the progress of this index's build is kept (in the meta column family)."""
+        return BUILD_PREFIX + self.column_family.encode()
+
     def covers(self, table_key: bytes) -> bool:
         return self.built_through is None or table_key <= self.built_through
 

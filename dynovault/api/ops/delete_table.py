@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-from dynovault.errors import ResourceNotFoundException, ValidationException
-from dynovault.node import Node, table_name
-from dynovault.tables import describe
+from dynovault.errors import ValidationException
+from dynovault.node import Node
+from dynovault.tables import describe, existing_table
 
 
 async def handle(request: dict, node: Node) -> dict:
-    name = table_name(request["TableName"])
-    table = node.store.tables.get(name)
-    if table is None:
-        raise ResourceNotFoundException(f"Requested resource not found: Table: {name} not found")
+    table = existing_table(node, request["TableName"])
     if table.description.get("DeletionProtectionEnabled"):
         raise ValidationException(
             "Resource cannot be deleted as it is currently protected against deletion. "
             "Disable deletion protection first."
         )
     description = describe(node, table, status="DELETING")
-    node.store.delete_table(name)
+    node.store.delete_table(table.name)
     return {"TableDescription": description}
