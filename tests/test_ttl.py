@@ -22,6 +22,7 @@ from dynovault.tables import create_table
 from dynovault.testing.cluster import Cluster
 from dynovault.testing.processes import ServerProcess
 from tests.conftest import client_for, create_hash_table
+from tests.test_index_properties import create_table as create_indexed_table
 
 INTERVAL = "0.1"
 
@@ -197,41 +198,25 @@ def test_an_item_rewritten_with_a_future_ttl_survives(client, table_name):
 
 
 def test_ttl_deletes_update_indexes(client, table_name):
-    client.create_table(
-        TableName=table_name,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "group", "AttributeType": "S"},
-        ],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": "by-group",
-                "KeySchema": [{"AttributeName": "group", "KeyType": "HASH"}],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_indexed_table(client, table_name)
     enable(client, table_name)
-    group = {"group": {"S": "g"}}
+    group = {"grp": {"S": "g"}, "rank": {"N": "1"}}
     put(client, table_name, "gone", {"N": str(int(time.time()) - 60)}, **group)
     put(client, table_name, "kept", {"N": str(int(time.time()) + 3600)}, **group)
 
     def indexed() -> set[str]:
         found = client.query(
             TableName=table_name,
-            IndexName="by-group",
-            KeyConditionExpression="#g = :g",
-            ExpressionAttributeNames={"#g": "group"},
+            IndexName="by_grp_rank",
+            KeyConditionExpression="grp = :g",
             ExpressionAttributeValues={":g": {"S": "g"}},
         )
         return {row["pk"]["S"] for row in found["Items"]}
 
     wait_for(lambda: indexed() == {"kept"})
     assert keys(client, table_name) == {"kept"}
-    index = client.describe_table(TableName=table_name)["Table"]["GlobalSecondaryIndexes"][0]
-    assert index["ItemCount"] == 1
+    indexes = client.describe_table(TableName=table_name)["Table"]["GlobalSecondaryIndexes"]
+    assert [index["ItemCount"] for index in indexes] == [1, 1]
 
 
 def test_metrics_count_deletions_and_backlog(fast_ttl, client, table_name):
