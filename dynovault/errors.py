@@ -36,6 +36,7 @@ ResourceNotFoundException = _error("ResourceNotFoundException")
 ResourceInUseException = _error("ResourceInUseException")
 ConditionalCheckFailedException = _error("ConditionalCheckFailedException")
 TransactionCanceledException = _error("TransactionCanceledException")
+IdempotentParameterMismatchException = _error("IdempotentParameterMismatchException")
 LimitExceededException = _error("LimitExceededException")
 UnrecognizedClientException = _error("UnrecognizedClientException")
 InvalidSignatureException = _error("InvalidSignatureException")
@@ -51,6 +52,7 @@ ServiceUnavailable = _error("ServiceUnavailable", 503)
 
 KEY_MISMATCH = "The provided key element does not match the schema"
 DUPLICATE_KEYS = "Provided list of item keys contains duplicates"
+ONE_ITEM_ONCE = "Transaction request cannot include multiple operations on one item"
 
 
 def invalid(detail: str) -> ValidationException:

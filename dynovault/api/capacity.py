@@ -86,6 +86,35 @@ def consumed_capacity(
     return capacity
 
 
+# DynamoDB charges a transaction twice what the same reads and writes cost on their own
+# (a prepare and a commit).
+TRANSACTION_FACTOR = 2
+
+
+def transaction_capacity(
+    request: dict, table_name: str, reads: float, writes: float, indexes: dict[tuple[str, bool], float] | None = None
+) -> dict | None:
+    """A transaction's ConsumedCapacity for one table: already doubled units, reported
+    with the read/write split DynamoDB gives transactions (index units are writes)."""
+    capacity = consumed_capacity(request, table_name, reads + writes, indexes)
+    if capacity is None:
+        return None
+    _split(capacity, reads, writes + sum((indexes or {}).values()))
+    if "Table" in capacity:
+        _split(capacity["Table"], reads, writes)
+        for member in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes"):
+            for index_capacity in capacity.get(member, {}).values():
+                _split(index_capacity, 0.0, index_capacity["CapacityUnits"])
+    return capacity
+
+
+def _split(capacity: dict, reads: float, writes: float) -> None:
+    if reads:
+        capacity["ReadCapacityUnits"] = reads
+    if writes:
+        capacity["WriteCapacityUnits"] = writes
+
+
 def index_write_units(request: dict, table: Table, key: bytes, old: bytes | None, new: bytes | None) -> Counter:
     """The write units each index of ``table`` spends on one item change, keyed by (index
     name, whether global): a put of the new entry and a delete of the old one (both when

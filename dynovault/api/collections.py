@@ -8,7 +8,7 @@ import math
 
 from dynovault.node import Node
 from dynovault.storage import keycodec
-from dynovault.storage.engine import Table, stored_size
+from dynovault.storage.engine import ItemChange, Table, stored_size
 from dynovault.storage.indexes import ENTRY_OVERHEAD_BYTES
 
 _GIGABYTE = 1 << 30
@@ -34,3 +34,16 @@ def item_collection_metrics(node: Node, table: Table, storage_key: bytes) -> dic
             size += sum(stored_size(stored) + ENTRY_OVERHEAD_BYTES for _, stored in entries)
     lower = math.floor(size / _GIGABYTE)
     return {"ItemCollectionKey": {schema.hash_name: partition}, "SizeEstimateRangeGB": [float(lower), float(lower + 1)]}
+
+
+def collection_metrics_by_table(request: dict, node: Node, changes: list[ItemChange]) -> dict[str, list[dict]]:
+    """One ItemCollectionMetrics per item collection a multi-item write (BatchWriteItem,
+    TransactWriteItems) wrote, by table."""
+    metrics: dict[str, list[dict]] = {}
+    for change in changes:
+        if wants_metrics(request, change.table):
+            collection = item_collection_metrics(node, change.table, change.key)
+            listed = metrics.setdefault(change.table.name, [])
+            if all(known["ItemCollectionKey"] != collection["ItemCollectionKey"] for known in listed):
+                listed.append(collection)
+    return metrics

@@ -235,7 +235,8 @@ class Leader:
 
     @staticmethod
     def _read_frame(store: Store, from_lsn: int) -> list[tuple[int, bytes]]:
-        """Records from ``from_lsn`` on, or nothing when retention already dropped it."""
+        """Records from ``from_lsn`` on, whole commits only (the log holds a commit whole:
+        it was written in one batch), or nothing when retention already dropped it."""
         entries: list[tuple[int, bytes]] = []
         size = 0
         for lsn, raw in store.iterate_log(from_lsn):
@@ -243,7 +244,9 @@ class Leader:
                 break
             entries.append((lsn, raw))
             size += len(raw)
-            if len(entries) >= FRAME_MAX_RECORDS or size >= FRAME_MAX_BYTES:
+            # A frame ends at the end of a commit, which the follower applies whole.
+            full = len(entries) >= FRAME_MAX_RECORDS or size >= FRAME_MAX_BYTES
+            if full and not LogRecord.continues_commit(raw):
                 break
         return entries
 

@@ -31,9 +31,10 @@ FOLLOW_PATH = "/admin/follow"
 
 # Control messages are a few hundred bytes; a peer that sends more is not speaking the protocol.
 CONTROL_MESSAGE_MAX = 64 * 1024
-# The leader cuts a frame once it holds a megabyte of records, so a frame is at most that
-# plus one record (one item's change, an item being at most 400 KB).
-DATA_FRAME_MAX = 16 * 1024 * 1024
+# The leader cuts a frame once it holds a megabyte of records and its last commit is
+# whole, so a frame is at most that plus one commit (a BatchWriteItem of 25 items of at
+# most 400 KB, a transaction of at most 4 MB, in their JSON form).
+DATA_FRAME_MAX = 32 * 1024 * 1024
 NAME_MAX = 256
 
 _LEADER_LSN = struct.Struct(">Q")

@@ -46,6 +46,15 @@ _SYSTEM_CFS = ("default", CATALOG_CF, STATS_CF, REPLOG_CF, META_CF, EXPIRY_CF)
 _STATS = struct.Struct(">qq")
 # Items an index build indexes per commit, so writes and reads go on between chunks.
 BUILD_CHUNK_ITEMS = 256
+# A transaction's ClientRequestToken is remembered this long (DynamoDB's ten minutes), in
+# the meta column family: by token, and by time so expired ones are dropped as new ones
+# come. Both follow the token's log record, so a follower remembers what its leader did.
+CLIENT_TOKEN_TTL_US = 10 * 60 * 1_000_000
+_TOKEN_PREFIX = b"client-token:"
+_TOKEN_BY_TIME_PREFIX = b"client-token-at:"
+_TOKEN_TIME = struct.Struct(">q")
+# Expired tokens dropped per commit that remembers a new one.
+_TOKENS_DROPPED_PER_COMMIT = 16
 
 
 @dataclass(slots=True)
@@ -112,6 +121,14 @@ def expiry_order_of(db: Rdict, description: dict, meta: Rdict) -> ExpiryOrder | 
     order = ExpiryOrder(column_family_of(description), attribute, db.get_column_family_handle(EXPIRY_CF))
     order.built_through = meta.get(order.progress_key)
     return order
+
+
+@dataclass(frozen=True, slots=True)
+class ClientToken:
+    """A request's idempotency token and the digest of the request it was sent with."""
+
+    token: bytes
+    digest: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,15 +337,56 @@ class Store:
     def get_many(self, table: Table, keys: list[bytes]) -> list[bytes | None]:
         return table.data.get(keys)
 
-    def write(self, changes: list[ItemChange], commit_time_us: int | None = None) -> list[bytes | None]:
-        """Apply item changes atomically with their log records; return the old values."""
+    def write(
+        self, changes: list[ItemChange], commit_time_us: int | None = None, token: ClientToken | None = None
+    ) -> list[bytes | None]:
+        """Apply item changes atomically with their log records (and remember ``token``
+        with them); return the old values. The records of one write are marked as one
+        commit, which followers apply whole."""
         commit_time_us = commit_time_us or now_us()
         batch = WriteBatch(raw_mode=True)
         pending: _Staged = {}
-        olds = [self._stage_change(batch, change, commit_time_us, pending) for change in changes]
+        last = len(changes) - (token is None)
+        olds = [
+            self._stage_change(batch, change, commit_time_us, pending, continued=position < last)
+            for position, change in enumerate(changes)
+        ]
+        if token is not None:
+            self._stage_token(batch, token, commit_time_us)
         self._stage_stats(batch, pending)
         self._commit(batch)
         return olds
+
+    def client_token(self, token: bytes, now: int | None = None) -> bytes | None:
+        """The digest remembered with ``token``, while it is younger than ten minutes."""
+        raw = self.meta.get(_TOKEN_PREFIX + token)
+        if raw is None:
+            return None
+        (remembered_at,) = _TOKEN_TIME.unpack_from(raw)
+        if (now or now_us()) - remembered_at >= CLIENT_TOKEN_TTL_US:
+            return None
+        return raw[_TOKEN_TIME.size :]
+
+    def _stage_token(self, batch: WriteBatch, token: ClientToken, commit_time_us: int) -> None:
+        """Remember ``token`` as of ``commit_time_us`` with its log record, and forget a
+        few tokens that expired by then."""
+        meta = self._handles[META_CF]
+        previous = self.meta.get(_TOKEN_PREFIX + token.token)
+        if previous is not None:
+            batch.delete(_TOKEN_BY_TIME_PREFIX + previous[: _TOKEN_TIME.size] + token.token, meta)
+        when = _TOKEN_TIME.pack(commit_time_us)
+        batch.put(_TOKEN_PREFIX + token.token, when + token.digest, meta)
+        batch.put(_TOKEN_BY_TIME_PREFIX + when + token.token, b"", meta)
+        expired_before = _TOKEN_BY_TIME_PREFIX + _TOKEN_TIME.pack(commit_time_us - CLIENT_TOKEN_TTL_US)
+        it = self.meta.iter()
+        it.seek(_TOKEN_BY_TIME_PREFIX)
+        for _ in range(_TOKENS_DROPPED_PER_COMMIT):
+            if not it.valid() or it.key() >= expired_before:
+                break
+            batch.delete(it.key(), meta)
+            batch.delete(_TOKEN_PREFIX + it.key()[len(_TOKEN_BY_TIME_PREFIX) + _TOKEN_TIME.size :], meta)
+            it.next()
+        self._log(batch, LogRecord(RecordKind.CLIENT_TOKEN, commit_time_us, "", token.token, token.digest))
 
     def _stage_change(
         self,
@@ -336,6 +394,7 @@ class Store:
         change: ItemChange,
         commit_time_us: int,
         pending: _Staged,
+        continued: bool = False,
     ) -> bytes | None:
         """Add one item change and its log record to ``batch``; return the old value.
         ``pending`` holds the values already staged in this batch, so a key changed twice
@@ -347,10 +406,12 @@ class Store:
             self._stage_derived(batch, table, change.key, old, change.value)
         if change.value is None:
             batch.delete(change.key, table.cf_handle)
-            record = LogRecord(RecordKind.DELETE_ITEM, commit_time_us, table.name, change.key)
+            record = LogRecord(RecordKind.DELETE_ITEM, commit_time_us, table.name, change.key, continued=continued)
         else:
             batch.put(change.key, change.value, table.cf_handle)
-            record = LogRecord(RecordKind.PUT_ITEM, commit_time_us, table.name, change.key, change.value)
+            record = LogRecord(
+                RecordKind.PUT_ITEM, commit_time_us, table.name, change.key, change.value, continued=continued
+            )
         self._log(batch, record)
         self._account(table, old, change.value)
         pending[slot] = (table, change.value)
@@ -456,8 +517,12 @@ class Store:
     # the data it describes. Replication reads and trims the log here, never the data.
 
     def apply(self, records: Iterable[tuple[int, LogRecord]]) -> None:
-        """Apply a leader's records in LSN order. Runs of item changes commit as one
-        WriteBatch; table records commit through put_table/delete_table as on the leader."""
+        """Apply a leader's records in LSN order. Runs of item changes (with the tokens
+        remembered among them) commit as one WriteBatch, so a commit of several records
+        lands whole; table records commit through put_table/delete_table as on the leader."""
+        records = list(records)
+        if records and records[-1][1].continued:
+            raise LogGapError(f"records end inside a commit, at LSN {records[-1][0]}")
         batch = WriteBatch(raw_mode=True)
         pending: _Staged = {}
         for lsn, record in records:
@@ -466,7 +531,10 @@ class Store:
             if record.kind in (RecordKind.PUT_ITEM, RecordKind.DELETE_ITEM):
                 value = record.value if record.kind is RecordKind.PUT_ITEM else None
                 change = ItemChange(self.tables[record.table], record.key, value)
-                self._stage_change(batch, change, record.commit_time_us, pending)
+                self._stage_change(batch, change, record.commit_time_us, pending, record.continued)
+                continue
+            if record.kind is RecordKind.CLIENT_TOKEN:
+                self._stage_token(batch, ClientToken(record.key, record.value), record.commit_time_us)
                 continue
             batch, pending = self._commit_staged(batch, pending)
             if record.kind is RecordKind.PUT_TABLE:
@@ -477,7 +545,7 @@ class Store:
         self._commit_staged(batch, pending)
 
     def _commit_staged(self, batch: WriteBatch, pending: _Staged) -> tuple[WriteBatch, _Staged]:
-        if pending:
+        if not batch.is_empty():
             self._stage_stats(batch, pending)
             self._commit(batch)
             return WriteBatch(raw_mode=True), {}

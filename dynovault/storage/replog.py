@@ -3,6 +3,10 @@
 A record is written in the same WriteBatch as the change it describes, keyed by a
 big-endian LSN, so the log and the data never disagree after a crash. Replication ships
 these records and applies them without knowing which operation produced them.
+
+One commit may write several records (a BatchWriteItem, a transaction): every record of
+such a commit but its last is marked ``continued``, so whoever ships or applies the log
+can keep a commit whole.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from enum import IntEnum
 _HEADER = struct.Struct(">BQH")
 _KEY_LENGTH = struct.Struct(">I")
 LSN = struct.Struct(">Q")
+# The bit of the kind byte that marks a record followed by more of its commit.
+_CONTINUED = 0x80
 
 
 class RecordKind(IntEnum):
@@ -21,6 +27,8 @@ class RecordKind(IntEnum):
     DELETE_ITEM = 2
     PUT_TABLE = 3
     DELETE_TABLE = 4
+    # A transaction's ClientRequestToken: ``key`` is the token, ``value`` what it stands for.
+    CLIENT_TOKEN = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,11 +41,12 @@ class LogRecord:
     table: str
     key: bytes = b""
     value: bytes = b""
+    continued: bool = False
 
     def encode(self) -> bytes:
         name = self.table.encode()
         return (
-            _HEADER.pack(self.kind, self.commit_time_us, len(name))
+            _HEADER.pack(self.kind | (_CONTINUED if self.continued else 0), self.commit_time_us, len(name))
             + name
             + _KEY_LENGTH.pack(len(self.key))
             + self.key
@@ -53,7 +62,14 @@ class LogRecord:
         (key_length,) = _KEY_LENGTH.unpack_from(data, pos)
         pos += _KEY_LENGTH.size
         key = data[pos : pos + key_length]
-        return cls(RecordKind(kind), commit_time_us, table, key, data[pos + key_length :])
+        return cls(
+            RecordKind(kind & ~_CONTINUED), commit_time_us, table, key, data[pos + key_length :], bool(kind & _CONTINUED)
+        )
+
+    @staticmethod
+    def continues_commit(data: bytes) -> bool:
+        """Whether an encoded record is followed by more records of its commit."""
+        return bool(data[0] & _CONTINUED)
 
 
 def lsn_key(lsn: int) -> bytes:

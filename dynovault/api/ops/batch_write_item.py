@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 
 from dynovault.api.capacity import consumed_capacity, index_write_units, write_units
-from dynovault.api.collections import item_collection_metrics, wants_metrics
+from dynovault.api.collections import collection_metrics_by_table
 from dynovault.errors import DUPLICATE_KEYS, ValidationException
 from dynovault.items import store_form, validated_item, validated_key
 from dynovault.node import Node
@@ -27,22 +27,10 @@ async def handle(request: dict, node: Node) -> dict:
     capacities = [consumed_capacity(request, name, total, index_units[name]) for name, total in units.items()]
     if capacities and capacities[0] is not None:
         response["ConsumedCapacity"] = capacities
-    metrics = _collection_metrics(request, node, changes)
+    metrics = collection_metrics_by_table(request, node, changes)
     if metrics:
         response["ItemCollectionMetrics"] = metrics
     return response
-
-
-def _collection_metrics(request: dict, node: Node, changes: list[ItemChange]) -> dict[str, list[dict]]:
-    """One ItemCollectionMetrics per item collection the batch wrote, by table."""
-    metrics: dict[str, list[dict]] = {}
-    for change in changes:
-        if wants_metrics(request, change.table):
-            collection = item_collection_metrics(node, change.table, change.key)
-            listed = metrics.setdefault(change.table.name, [])
-            if all(known["ItemCollectionKey"] != collection["ItemCollectionKey"] for known in listed):
-                listed.append(collection)
-    return metrics
 
 
 def _changes(node: Node, request_items: dict) -> tuple[list[ItemChange], list[int]]:

@@ -9,30 +9,20 @@ from dynovault.api.capacity import consumed_capacity, index_write_units, write_u
 from dynovault.api.collections import item_collection_metrics, wants_metrics
 from dynovault.api.reads import with_members
 from dynovault.api.request_expressions import UPDATE_ITEM, parse_expressions
-from dynovault.api.validation import check_return_values
-from dynovault.errors import invalid
-from dynovault.expressions import UpdateExpression
-from dynovault.expressions.nodes import (
-    LEGACY_WRONG_TYPE,
-    WRONG_OPERAND_TYPE,
-    DeleteAction,
-    RemoveAction,
+from dynovault.api.updates import (
+    creates_nothing,
+    refuse_key_updates,
+    stored_item,
+    updated_item,
 )
+from dynovault.api.validation import check_return_values
+from dynovault.expressions import UpdateExpression
 from dynovault.expressions.paths import Item, project
-from dynovault.expressions.update import apply_actions
-from dynovault.items import check_index_keys_of, check_item_size, store_form, validated_key
+from dynovault.items import store_form, validated_key
 from dynovault.node import Node
-from dynovault.storage.engine import ItemChange, Table, stored_json, stored_size
-from dynovault.values.attributes import canonical_item
+from dynovault.storage.engine import ItemChange, stored_size
 
 RETURN_VALUES = ("NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW")
-
-
-def _refuse_key_updates(table: Table, update: UpdateExpression) -> None:
-    keys = table.schema.names
-    for action in update.actions:
-        if action.path[0] in keys:
-            raise invalid(f"Cannot update attribute {action.path[0]}. This attribute is part of the key")
 
 
 def _returned(mode: str, old: Item | None, new: Item, update: UpdateExpression | None) -> Item | None:
@@ -51,34 +41,19 @@ def _returned(mode: str, old: Item | None, new: Item, update: UpdateExpression |
     return None
 
 
-def _only_removes(update: UpdateExpression | None) -> bool:
-    """An update made only of REMOVE and DELETE actions (an empty update still writes)."""
-    return update is not None and bool(update.actions) and all(
-        isinstance(action, (RemoveAction, DeleteAction)) for action in update.actions
-    )
-
-
 async def handle(request: dict, node: Node) -> bytes:
     mode = check_return_values(request, RETURN_VALUES)
     expressions = parse_expressions(request, UPDATE_ITEM)
     update = expressions.update
     table = node.table(request["TableName"])
     key, storage_key = validated_key(table, request["Key"])
-    if update is not None:
-        _refuse_key_updates(table, update)
+    refuse_key_updates(table, update)
 
     stored = node.store.get(table, storage_key)
-    old = orjson.loads(stored_json(stored)) if stored is not None else None
+    old = stored_item(stored)
     expressions.check_condition(old or {})
-    new = orjson.loads(stored_json(stored)) if stored is not None else dict(key)
-    if update is not None:
-        wrong_type = LEGACY_WRONG_TYPE if expressions.legacy_update else WRONG_OPERAND_TYPE
-        apply_actions(update.actions, old or {}, new, expressions.values, wrong_type)
-    new, size = canonical_item(new)
-    check_item_size(size, "Item size to update has exceeded the maximum allowed size")
-    check_index_keys_of(table, new, by_update=True)
-    if stored is None and _only_removes(update):
-        # Taking attributes away from an item that is not there creates no item.
+    new, size = updated_item(table, key, stored, expressions)
+    if creates_nothing(stored, update):
         return with_members(b"{}", ConsumedCapacity=consumed_capacity(request, table.name, write_units(0)))
     change = ItemChange(table, storage_key, store_form(new, size))
     node.store.write([change])
