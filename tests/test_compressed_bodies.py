@@ -120,8 +120,14 @@ def test_boto3_request_compression_reaches_the_table(server, hash_table):
     client = boto3.client("dynamodb", endpoint_url=server.url, region_name="us-east-1", config=config)
     for operation in client.meta.service_model._service_description["operations"].values():
         operation["requestcompression"] = {"encodings": ["gzip"]}
+    sent_encodings = []
+    client.meta.events.register(
+        "before-send.dynamodb.PutItem",
+        lambda request, **_: sent_encodings.append(request.headers.get("Content-Encoding")),
+    )
     big = "x" * 20000
     client.put_item(TableName=hash_table, Item={"pk": {"S": "k"}, "big": {"S": big}})
+    assert sent_encodings == [b"gzip"]
     item = client.get_item(TableName=hash_table, Key={"pk": {"S": "k"}}, ConsistentRead=True)["Item"]
     assert item["big"] == {"S": big}
 
