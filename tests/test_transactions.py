@@ -459,3 +459,24 @@ def test_kill_9_leaves_each_transaction_whole(tmp_path):
         assert set(acknowledged) <= set(groups)
     finally:
         server.stop()
+
+
+def test_item_collection_metrics_for_a_table_with_a_local_index(ddb, table_name):
+    ddb.create_table(
+        TableName=table_name,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"},
+                              {"AttributeName": "rank", "AttributeType": "N"}],
+        LocalSecondaryIndexes=[{"IndexName": "by-rank", "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"},
+                                                                     {"AttributeName": "rank", "KeyType": "RANGE"}],
+                                "Projection": {"ProjectionType": "KEYS_ONLY"}}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    answer = ddb.transact_write_items(
+        TransactItems=[{"Put": {"TableName": table_name, "Item": {"pk": {"S": p}, "sk": {"S": "s"}, "rank": {"N": "1"}}}}
+                       for p in ("a", "b")],
+        ReturnItemCollectionMetrics="SIZE",
+    )
+    collections = answer["ItemCollectionMetrics"][table_name]
+    assert sorted(c["ItemCollectionKey"]["pk"]["S"] for c in collections) == ["a", "b"]
+    assert all(c["SizeEstimateRangeGB"] == [0.0, 1.0] for c in collections)
