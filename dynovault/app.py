@@ -16,7 +16,8 @@ from dynovault.api.auth import SignatureVerifier, require_signatures_on
 from dynovault.api.server import Authenticator, build_app
 from dynovault.expiry import ExpiryDeleter
 from dynovault.features.http import add_routes as add_feature_routes
-from dynovault.node import Node
+from dynovault.backups.ondemand import discard_unfinished
+from dynovault.node import Archives, Node
 from dynovault.replication import ReplicationConfig, Replicator, Role
 from dynovault.storage.engine import Store
 from dynovault.tables import resume_index_builds
@@ -37,11 +38,15 @@ class NodeSettings:
     open_metrics: bool = False
     # Seconds between the leader's passes deleting items whose TTL passed.
     ttl_interval: float = 1.0
+    archives: Archives = Archives()
+    # Seconds between the snapshots of tables with point-in-time recovery.
+    pitr_snapshot_interval: float = 3600.0
 
 
 def serving_app(settings: NodeSettings) -> web.Application:
     store = Store(settings.data_dir, sync=settings.fsync)
-    node = Node(store, region=settings.region, address=settings.address)
+    node = Node(store, region=settings.region, address=settings.address, archives=settings.archives)
+    discard_unfinished(node)
     replicator = Replicator(node, settings.replication)
     app = build_app(node, settings.authenticate, replicator.guard)
     replication.install(app, replicator)

@@ -14,6 +14,7 @@ from aiohttp import web
 from dynovault import logs, tls
 from dynovault.api.auth import authenticator_for
 from dynovault.app import NodeSettings, serving_app
+from dynovault.backups import cli as backups_cli
 from dynovault.features import cli as features_cli
 from dynovault.replication import cli as replication_cli
 
@@ -50,6 +51,7 @@ def _serve_parser(commands: argparse._SubParsersAction) -> None:
                        help="seconds between the leader's passes deleting items whose TTL passed (default 1)")
     serve.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
     features_cli.add_serve_options(serve)
+    backups_cli.add_serve_options(serve)
     replication_cli.add_serve_options(serve)
     serve.set_defaults(run=serve_command)
 
@@ -77,6 +79,8 @@ def serve_command(args: argparse.Namespace) -> int:
             authenticate=authenticator_for(args.credentials_file, frozenset({args.region, *args.allowed_regions})),
             open_metrics=args.open_metrics,
             ttl_interval=args.ttl_interval,
+            archives=backups_cli.archives_from(args),
+            pitr_snapshot_interval=args.pitr_snapshot_interval,
         )
     )
     scheme = "https" if ssl_context else "http"

@@ -46,6 +46,19 @@ AccessDeniedException = _error("AccessDeniedException")
 RequestEntityTooLarge = _error("RequestEntityTooLarge", 413)
 InternalServerError = _error("InternalServerError", 500)
 ServiceUnavailable = _error("ServiceUnavailable", 503)
+# Backups, point-in-time recovery, exports and imports.
+BackupNotFoundException = _error("BackupNotFoundException")
+BackupInUseException = _error("BackupInUseException")
+TableNotFoundException = _error("TableNotFoundException")
+TableAlreadyExistsException = _error("TableAlreadyExistsException")
+TableInUseException = _error("TableInUseException")
+PointInTimeRecoveryUnavailableException = _error("PointInTimeRecoveryUnavailableException")
+InvalidRestoreTimeException = _error("InvalidRestoreTimeException")
+ExportNotFoundException = _error("ExportNotFoundException")
+InvalidExportTimeException = _error("InvalidExportTimeException")
+ExportConflictException = _error("ExportConflictException")
+ImportNotFoundException = _error("ImportNotFoundException")
+ImportConflictException = _error("ImportConflictException")
 
 
 # ---- refusals more than one layer words the same way -----------------------------------

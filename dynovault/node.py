@@ -3,10 +3,25 @@ above storage (the DynamoDB operations, replication, the feature layer) works wi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from dynovault.errors import ResourceNotFoundException
 from dynovault.storage.engine import Store, Table
+
+
+@dataclass(frozen=True)
+class Archives:
+    """Where a node keeps what outlives its tables, and where exports and imports go.
+
+    ``backup_dir`` holds on-demand backups and continuous-backup snapshots (None: a
+    ``backups`` directory inside the data directory). An export's or import's S3Bucket
+    and S3Prefix name a directory under ``export_dir``, or, with ``s3_endpoint_url``, a
+    bucket and prefix of that S3-compatible service."""
+
+    backup_dir: Path | None = None
+    export_dir: Path = Path("exports")
+    s3_endpoint_url: str | None = None
 
 
 @dataclass
@@ -15,6 +30,11 @@ class Node:
     region: str = "us-east-1"
     account_id: str = "000000000000"
     address: str = "localhost:8000"
+    archives: Archives = field(default_factory=Archives)
+
+    @property
+    def backup_dir(self) -> Path:
+        return self.archives.backup_dir or self.store.path / "backups"
 
     def table_arn(self, name: str) -> str:
         return f"arn:aws:dynamodb:{self.region}:{self.account_id}:table/{name}"

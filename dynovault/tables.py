@@ -18,11 +18,15 @@ from dynovault.indexes import GLOBAL, LOCAL, created_indexes, with_index_status
 from dynovault.node import Node, table_name
 from dynovault.storage.engine import Table
 from dynovault.storage.expiry import TTL_MEMBER
+from dynovault.storage.recovery import PITR_MEMBER
 
 # A partition key and at most one sort key (botocore's model no longer says so).
 MAX_KEY_ELEMENTS = 2
+# Marks, in the catalog, a table an import is still writing (a restore marks its table in
+# its RestoreSummary).
+FILLING_MEMBER = "ImportInProgress"
 # Kept in the catalog but not part of a TableDescription.
-_INTERNAL_FIELDS = ("Tags", TTL_MEMBER)
+_INTERNAL_FIELDS = ("Tags", TTL_MEMBER, PITR_MEMBER, FILLING_MEMBER)
 _UNSUPPORTED = (
     "StreamSpecification",
     "SSESpecification",
@@ -33,6 +37,12 @@ _UNSUPPORTED = (
 def create_table(node: Node, definition: dict) -> Table:
     """Create a table from a CreateTable-shaped definition, checked by DynamoDB's rules;
     it is ACTIVE at once (there is no CREATING phase to poll)."""
+    return node.store.put_table(new_table_description(node, definition))
+
+
+def new_table_description(node: Node, definition: dict) -> dict:
+    """The catalog description of a table to create from a CreateTable-shaped
+    definition, after DynamoDB's checks (the name must be free)."""
     name = table_name(definition["TableName"])
     for feature in _UNSUPPORTED:
         if definition.get(feature):
@@ -59,7 +69,7 @@ def create_table(node: Node, definition: dict) -> Table:
     }
     if "TableClass" in definition:
         description["TableClassSummary"] = {"TableClass": definition["TableClass"]}
-    return node.store.put_table(description)
+    return description
 
 
 # Index builds under way, kept referenced until they finish.
@@ -106,10 +116,11 @@ def existing_table(node: Node, name_or_arn: str) -> Table:
     return table
 
 
-def describe(node: Node, table: Table, status: str = "ACTIVE") -> dict:
-    """The TableDescription of a live table, with its current item count and size."""
+def describe(node: Node, table: Table, status: str | None = None) -> dict:
+    """The TableDescription of a live table, with its current item count and size; a
+    table still being filled by a restore or an import is CREATING."""
     description = {k: v for k, v in table.description.items() if k not in _INTERNAL_FIELDS}
-    description["TableStatus"] = status
+    description["TableStatus"] = status or ("CREATING" if is_being_filled(table.description) else "ACTIVE")
     description["ItemCount"] = table.item_count
     description["TableSizeBytes"] = table.size_bytes
     description["TableArn"] = node.table_arn(table.name)
@@ -117,6 +128,11 @@ def describe(node: Node, table: Table, status: str = "ACTIVE") -> dict:
         if member in description:
             description[member] = [_describe_index(node, table, index) for index in description[member]]
     return description
+
+
+def is_being_filled(description: dict) -> bool:
+    """Whether a restore or an import is still writing the table's items."""
+    return bool((description.get("RestoreSummary") or {}).get("RestoreInProgress") or description.get(FILLING_MEMBER))
 
 
 def _describe_index(node: Node, table: Table, index: dict) -> dict:

@@ -31,6 +31,7 @@ from dynovault.storage.expiry import (
 )
 from dynovault.storage.indexes import BUILD_PREFIX, LiveIndex, open_indexes
 from dynovault.storage.keycodec import KeyCodec, after_prefix
+from dynovault.storage.recovery import HISTORY_CF, history_key, history_range, keeps_history
 from dynovault.storage.replog import LSN, LogRecord, RecordKind, lsn_key
 from dynovault.storage.stored import stored_json as stored_json
 from dynovault.storage.stored import stored_size as stored_size
@@ -42,7 +43,7 @@ CATALOG_CF = "catalog"
 STATS_CF = "stats"
 REPLOG_CF = "replog"
 META_CF = "meta"
-_SYSTEM_CFS = ("default", CATALOG_CF, STATS_CF, REPLOG_CF, META_CF, EXPIRY_CF)
+_SYSTEM_CFS = ("default", CATALOG_CF, STATS_CF, REPLOG_CF, META_CF, EXPIRY_CF, HISTORY_CF)
 _STATS = struct.Struct(">qq")
 # Items an index build indexes per commit, so writes and reads go on between chunks.
 BUILD_CHUNK_ITEMS = 256
@@ -70,6 +71,8 @@ class Table:
     size_bytes: int = 0
     indexes: tuple[LiveIndex, ...] = ()
     expiry: ExpiryOrder | None = None
+    # Whether the table's item changes are kept in the history (point-in-time recovery).
+    keeps_history: bool = False
 
     @property
     def name(self) -> str:
@@ -109,6 +112,7 @@ def open_table(db: Rdict, description: dict, stats: Rdict, meta: Rdict | None = 
         size_bytes=size,
         indexes=indexes,
         expiry=None if meta is None else expiry_order_of(db, description, meta),
+        keeps_history=keeps_history(description),
     )
 
 
@@ -224,6 +228,9 @@ class Store:
         batch.put(name.encode(), raw, self._handles[CATALOG_CF])
         dropped = self._reindex(batch, table, description)
         self._reorder_expiry(batch, table, description)
+        table.keeps_history = keeps_history(description)
+        if not table.keeps_history:
+            batch.delete_range(*history_range(table.column_family), self._handles[HISTORY_CF])
         table.description = description
         self._log(batch, LogRecord(RecordKind.PUT_TABLE, commit_time_us or now_us(), name, b"", raw))
         self._commit(batch)
@@ -285,6 +292,7 @@ class Store:
             self._forget_index(batch, index)
         if table.expiry is not None:
             self._forget_expiry(batch, table.expiry)
+        batch.delete_range(*history_range(table.column_family), self._handles[HISTORY_CF])
         self._log(batch, LogRecord(RecordKind.DELETE_TABLE, commit_time_us or now_us(), name))
         self._commit(batch)
         self.db.drop_column_family(table.column_family)
@@ -412,7 +420,9 @@ class Store:
             record = LogRecord(
                 RecordKind.PUT_ITEM, commit_time_us, table.name, change.key, change.value, continued=continued
             )
-        self._log(batch, record)
+        encoded = self._log(batch, record)
+        if table.keeps_history:
+            batch.put(history_key(table.column_family, self.last_lsn), encoded, self._handles[HISTORY_CF])
         self._account(table, old, change.value)
         pending[slot] = (table, change.value)
         return old
@@ -502,14 +512,35 @@ class Store:
 
     # ---- log -------------------------------------------------------------------------
 
-    def _log(self, batch: WriteBatch, record: LogRecord) -> None:
+    def _log(self, batch: WriteBatch, record: LogRecord) -> bytes:
         self.last_lsn += 1
-        batch.put(lsn_key(self.last_lsn), record.encode(), self._handles[REPLOG_CF])
+        encoded = record.encode()
+        batch.put(lsn_key(self.last_lsn), encoded, self._handles[REPLOG_CF])
+        return encoded
 
     def _commit(self, batch: WriteBatch) -> None:
         self.db.write(batch, self._write_options)
         for listener in self.commit_listeners:
             listener(self.last_lsn)
+
+    # ---- point-in-time recovery history -------------------------------------------------
+
+    def history(self, table: Table, after_lsn: int, limit: int) -> list[tuple[int, LogRecord]]:
+        """Up to ``limit`` item changes of ``table`` kept in its history after ``after_lsn``,
+        in commit order."""
+        start, end = history_range(table.column_family)
+        it = self.db.get_column_family(HISTORY_CF).iter()
+        it.seek(history_key(table.column_family, after_lsn + 1))
+        found = []
+        while it.valid() and it.key() < end and len(found) < limit:
+            found.append((LSN.unpack_from(it.key(), len(start))[0], LogRecord.decode(it.value())))
+            it.next()
+        return found
+
+    def trim_history(self, table: Table, through_lsn: int) -> None:
+        """Forget the changes of ``table`` up to and including ``through_lsn``."""
+        start, _ = history_range(table.column_family)
+        self.db.get_column_family(HISTORY_CF).delete_range(start, history_key(table.column_family, through_lsn + 1))
 
     # ---- replication support ---------------------------------------------------------
     # A follower applies its leader's records under the leader's LSNs, so its log is a
