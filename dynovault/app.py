@@ -16,7 +16,9 @@ from dynovault.api.auth import SignatureVerifier, require_signatures_on
 from dynovault.api.server import Authenticator, build_app
 from dynovault.expiry import ExpiryDeleter
 from dynovault.features.http import add_routes as add_feature_routes
+from dynovault.backups.continuous import SnapshotScheduler
 from dynovault.backups.ondemand import discard_unfinished
+from dynovault.backups.restore import drop_unfinished_fills
 from dynovault.node import Archives, Node
 from dynovault.replication import ReplicationConfig, Replicator, Role
 from dynovault.storage.engine import Store
@@ -56,6 +58,9 @@ def serving_app(settings: NodeSettings) -> web.Application:
     deleter = ExpiryDeleter(node, settings.ttl_interval, lambda: replicator.role is Role.LEADER)
     app.on_startup.append(deleter.start)
     app.on_shutdown.append(deleter.stop)
+    snapshots = SnapshotScheduler(node, settings.pitr_snapshot_interval)
+    app.on_startup.append(snapshots.start)
+    app.on_shutdown.append(snapshots.stop)
     if isinstance(settings.authenticate, SignatureVerifier):
         # Nothing but the health checks (and /metrics when opened) answers an unsigned
         # request; POST / checks its signature itself.
@@ -66,9 +71,11 @@ def serving_app(settings: NodeSettings) -> web.Application:
 
 
 async def _resume_builds(node: Node, replicator: Replicator) -> None:
-    """A leader finishes the index builds it had under way; a follower's come from its leader."""
+    """A leader finishes the index builds it had under way and drops the tables a restore
+    or an import was still filling; a follower's come from its leader."""
     if replicator.role is Role.LEADER:
         resume_index_builds(node)
+        drop_unfinished_fills(node)
 
 
 async def _close(node: Node) -> None:

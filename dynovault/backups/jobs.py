@@ -14,7 +14,10 @@ from pathlib import Path
 import orjson
 from prometheus_client import Counter, Gauge
 
+from dynovault.errors import TableNotFoundException
 from dynovault.metrics import REGISTRY
+from dynovault.node import Node, table_name
+from dynovault.storage.engine import Table
 
 log = logging.getLogger(__name__)
 
@@ -79,3 +82,11 @@ def read_record(path: Path) -> dict | None:
         return orjson.loads(path.read_bytes())
     except (FileNotFoundError, orjson.JSONDecodeError):
         return None
+
+
+def source_table(node: Node, name_or_arn: str) -> Table:
+    """The table a backup, a recovery or an export is of, or DynamoDB's refusal naming it."""
+    table = node.store.tables.get(table_name(name_or_arn))
+    if table is None:
+        raise TableNotFoundException(f"Table not found: {table_name(name_or_arn)}")
+    return table

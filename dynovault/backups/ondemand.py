@@ -23,7 +23,7 @@ from pathlib import Path
 
 from dynovault.backups import jobs
 from dynovault.backups.restore import Chunk, fill_table, restored_description
-from dynovault.errors import BackupInUseException, BackupNotFoundException, TableNotFoundException
+from dynovault.errors import BackupInUseException, BackupNotFoundException
 from dynovault.indexes import GLOBAL, LOCAL
 from dynovault.node import Node, table_name
 from dynovault.storage.engine import Table
@@ -49,9 +49,7 @@ def scratch_dir(node: Node) -> Path:
 
 def create_backup(node: Node, name_or_arn: str, backup_name: str) -> dict:
     """Take a backup of a table as of now; answer its BackupDetails (CREATING)."""
-    table = node.store.tables.get(table_name(name_or_arn))
-    if table is None:
-        raise TableNotFoundException(f"Table not found: {table_name(name_or_arn)}")
+    table = jobs.source_table(node, name_or_arn)
     backup_id = jobs.new_id()
     arn = f"{node.table_arn(table.name)}/backup/{backup_id}"
     pending = checkpoint_table(node.store, table, scratch_dir(node))
@@ -217,7 +215,8 @@ def restore_from_backup(node: Node, request: dict) -> dict:
     if record["BackupDetails"]["BackupStatus"] != "AVAILABLE":
         raise BackupInUseException(f"Backup is being created: {request['BackupArn']}")
     summary = {"SourceBackupArn": request["BackupArn"], "SourceTableArn": record["SourceTableDetails"]["TableArn"]}
-    description = restored_description(node, record["Table"], request, summary)
+    restored_to = record["BackupDetails"]["BackupCreationDateTime"]
+    description = restored_description(node, record["Table"], request, summary, restored_to)
     reader = SnapshotReader(directory / ITEMS)
     table = node.store.put_table(description)
     jobs.start("restore", table.name, _restore(node, description, reader))

@@ -9,7 +9,7 @@ says RestoreInProgress) and becomes ACTIVE when the last item is in.
 from __future__ import annotations
 
 import asyncio
-import time
+import logging
 from collections.abc import AsyncIterator
 
 from dynovault.backups import jobs
@@ -17,24 +17,26 @@ from dynovault.errors import TableAlreadyExistsException
 from dynovault.indexes import GLOBAL, LOCAL, key_names
 from dynovault.node import Node
 from dynovault.storage.engine import ItemChange
-from dynovault.tables import new_table_description
+from dynovault.tables import is_being_filled, new_table_description
 
 # Items per commit while filling a table.
 FILL_CHUNK_ITEMS = 500
+log = logging.getLogger(__name__)
 _OVERRIDES = {GLOBAL: "GlobalSecondaryIndexOverride", LOCAL: "LocalSecondaryIndexOverride"}
 
 Chunk = list[tuple[bytes, bytes]]
 
 
-def restored_description(node: Node, source: dict, request: dict, summary: dict) -> dict:
+def restored_description(node: Node, source: dict, request: dict, summary: dict, restored_to: float) -> dict:
     """The catalog description of the table a restore creates from the catalog
     description ``source``: the request's overrides applied, DynamoDB's checks passed,
-    ``summary`` (the source's ARNs) in its RestoreSummary."""
+    ``summary`` (the source's ARNs) and the time the source is restored to (a backup's
+    creation, or the point in time) in its RestoreSummary."""
     name = request["TargetTableName"]
     if name in node.store.tables:
         raise TableAlreadyExistsException(f"Table already exists: {name}")
     description = new_table_description(node, restore_definition(source, request))
-    description["RestoreSummary"] = {**summary, "RestoreDateTime": time.time(), "RestoreInProgress": True}
+    description["RestoreSummary"] = {**summary, "RestoreDateTime": restored_to, "RestoreInProgress": True}
     sse = request.get("SSESpecificationOverride")
     if sse and sse.get("Enabled"):
         description["SSEDescription"] = {"Status": "ENABLED", "SSEType": sse.get("SSEType", "KMS")}
@@ -96,7 +98,19 @@ def _capacity(throughput: dict | None) -> dict | None:
 
 async def fill_table(node: Node, description: dict, chunks: AsyncIterator[Chunk], job: str) -> int:
     """Write the items ``chunks`` yields into the table ``description`` created, then make
-    it ACTIVE; return how many. Stops (raising) if the table is dropped meanwhile."""
+    it ACTIVE; return how many. If that fails (the source vanished, the table was dropped
+    meanwhile) the half-filled table is deleted: it never turns ACTIVE incomplete."""
+    try:
+        return await _fill(node, description, chunks, job)
+    except BaseException:
+        table = node.store.tables.get(description["TableName"])
+        if table is not None and table.description["TableId"] == description["TableId"]:
+            log.error("deleting a table whose filling failed", extra={"table": table.name})
+            node.store.delete_table(table.name)
+        raise
+
+
+async def _fill(node: Node, description: dict, chunks: AsyncIterator[Chunk], job: str) -> int:
     name, table_id = description["TableName"], description["TableId"]
     written = 0
     async for chunk in chunks:
@@ -121,3 +135,12 @@ def finished(description: dict) -> dict:
     if summary is None:
         return description
     return {**description, "RestoreSummary": {**summary, "RestoreInProgress": False}}
+
+
+def drop_unfinished_fills(node: Node) -> None:
+    """Delete the tables a restore or an import was filling when the process stopped: they
+    would never become complete."""
+    for table in list(node.store.tables.values()):
+        if is_being_filled(table.description):
+            log.warning("deleting a table left half filled by a restore or an import", extra={"table": table.name})
+            node.store.delete_table(table.name)

@@ -1,0 +1,296 @@
+"""Point-in-time recovery: periodic snapshots of a table plus its change history.
+
+Enabling recovery on a table (a catalog change, so it replicates) makes the store keep
+every later item change of it in its history (``storage/recovery``), and a snapshot of
+the table is taken at once. Every node then keeps its own snapshots, one every
+``snapshot interval`` while the table changes, as snapshot files under
+``<backup dir>/pitr/<TableId>/<LSN>-<microseconds>.snap``, and trims what restoring to a
+time inside the recovery period no longer needs: snapshots older than the newest one
+taken before the period began, and the history up to that one's LSN.
+
+A restore to time T starts from the newest snapshot taken at or before T and applies the
+history's changes after it whose commit time is at or before T: exactly the commits made
+by T. The earliest restorable time is the oldest snapshot kept (or the start of the
+recovery period, when later); the latest is now.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import time
+from collections import Counter
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from dynovault.backups import jobs
+from dynovault.backups.ondemand import scratch_dir, snapshot_chunks
+from dynovault.backups.restore import Chunk, fill_table, restored_description
+from dynovault.errors import (
+    InvalidRestoreTimeException,
+    PointInTimeRecoveryUnavailableException,
+    ValidationException,
+)
+from dynovault.node import Node
+from dynovault.storage.engine import Table
+from dynovault.storage.recovery import PITR_MEMBER, keeps_history
+from dynovault.storage.replog import RecordKind
+from dynovault.storage.snapshots import SnapshotReader, checkpoint_table
+from dynovault.tables import describe
+
+DEFAULT_RECOVERY_DAYS = 35
+DAY_SECONDS = 86400
+# History records read per step of a restore or of the check for changes.
+HISTORY_CHUNK = 5000
+SNAPSHOT_SUFFIX = ".snap"
+
+log = logging.getLogger(__name__)
+
+# TableIds whose snapshot is being written; TableIds a restore is reading (their history
+# and snapshots are not trimmed meanwhile).
+_SNAPSHOTTING: set[str] = set()
+_READING: Counter[str] = Counter()
+# The LSN each table's history was last trimmed through (trimming again with nothing new to
+# drop would only add range tombstones).
+_TRIMMED_THROUGH: dict[str, int] = {}
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Snapshot:
+    """A complete snapshot file of a table with recovery: it holds the commits up to
+    ``lsn``, all made by ``taken_at``."""
+
+    taken_at: float
+    lsn: int
+    path: Path
+
+
+def recovery_days(description: dict) -> int | None:
+    """The recovery period of a table with recovery enabled, else None."""
+    if not keeps_history(description):
+        return None
+    return description[PITR_MEMBER]["RecoveryPeriodInDays"]
+
+
+def _snapshot_dir(node: Node, table_id: str) -> Path:
+    return node.backup_dir / "pitr" / table_id
+
+
+def snapshots(node: Node, table_id: str) -> list[Snapshot]:
+    """The complete snapshots of a table, oldest first."""
+    directory = _snapshot_dir(node, table_id)
+    found = []
+    for path in directory.glob(f"*{SNAPSHOT_SUFFIX}") if directory.is_dir() else ():
+        lsn, micros = path.stem.split("-")
+        found.append(Snapshot(int(micros) / 1e6, int(lsn), path))
+    return sorted(found)
+
+
+# ---- UpdateContinuousBackups / DescribeContinuousBackups ----------------------------------
+
+
+def update(node: Node, name_or_arn: str, specification: dict) -> dict:
+    """Enable (taking the first snapshot at once), re-period or disable recovery."""
+    table = jobs.source_table(node, name_or_arn)
+    if specification["PointInTimeRecoveryEnabled"]:
+        days = specification.get("RecoveryPeriodInDays", recovery_days(table.description) or DEFAULT_RECOVERY_DAYS)
+        setting = {"PointInTimeRecoveryStatus": "ENABLED", "RecoveryPeriodInDays": days}
+        was_enabled = keeps_history(table.description)
+        table = node.store.put_table({**table.description, PITR_MEMBER: setting})
+        if not was_enabled:
+            take_snapshot(node, table)
+    else:
+        if "RecoveryPeriodInDays" in specification:
+            raise ValidationException("RecoveryPeriodInDays can only be specified when PointInTimeRecoveryEnabled is true")
+        table = node.store.put_table({**table.description, PITR_MEMBER: {"PointInTimeRecoveryStatus": "DISABLED"}})
+        shutil.rmtree(_snapshot_dir(node, table.description["TableId"]), ignore_errors=True)
+    return describe_recovery(node, table)
+
+
+def describe_recovery(node: Node, table: Table) -> dict:
+    """The table's ContinuousBackupsDescription."""
+    days = recovery_days(table.description)
+    if days is None:
+        return {"ContinuousBackupsStatus": "ENABLED",
+                "PointInTimeRecoveryDescription": {"PointInTimeRecoveryStatus": "DISABLED"}}
+    recovery: dict = {"PointInTimeRecoveryStatus": "ENABLED", "RecoveryPeriodInDays": days}
+    window = restorable_window(node, table)
+    if window is not None:
+        recovery["EarliestRestorableDateTime"], recovery["LatestRestorableDateTime"] = window
+    return {"ContinuousBackupsStatus": "ENABLED", "PointInTimeRecoveryDescription": recovery}
+
+
+def restorable_window(node: Node, table: Table) -> tuple[float, float] | None:
+    """(earliest, latest) restorable time; None until the first snapshot is complete."""
+    kept = snapshots(node, table.description["TableId"])
+    if not kept:
+        return None
+    now = time.time()
+    return max(kept[0].taken_at, now - recovery_days(table.description) * DAY_SECONDS), now
+
+
+# ---- snapshots and trimming --------------------------------------------------------------
+
+
+def take_snapshot(node: Node, table: Table) -> None:
+    """Snapshot the table as of now, writing the file in the background."""
+    table_id = table.description["TableId"]
+    if table_id in _SNAPSHOTTING:
+        return
+    pending = checkpoint_table(node.store, table, scratch_dir(node))
+    directory = _snapshot_dir(node, table_id)
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / f"{pending.lsn:020d}-{int(pending.taken_at * 1e6)}{SNAPSHOT_SUFFIX}"
+    _SNAPSHOTTING.add(table_id)
+
+    async def write() -> None:
+        try:
+            await asyncio.to_thread(pending.write, target, lambda items: jobs.progress("pitr-snapshot", table.name,
+                                                                                       items))
+        finally:
+            _SNAPSHOTTING.discard(table_id)
+
+    jobs.start("pitr-snapshot", table.name, write())
+
+
+def trim_point(kept: list[Snapshot], horizon: float) -> int:
+    """How many of the oldest snapshots restoring to any time after ``horizon`` no longer
+    needs: all before the newest one taken at or before it."""
+    at_or_before = [snapshot for snapshot in kept if snapshot.taken_at <= horizon]
+    return max(len(at_or_before) - 1, 0)
+
+
+def _changed_since(node: Node, table: Table, lsn: int) -> bool:
+    return bool(node.store.history(table, lsn, 1))
+
+
+def maintain(node: Node, table: Table, interval: float) -> None:
+    """One pass over a table with recovery: snapshot it when due, trim what is not needed."""
+    table_id = table.description["TableId"]
+    kept = snapshots(node, table_id)
+    if table_id not in _SNAPSHOTTING and (
+        not kept or (time.time() - kept[-1].taken_at >= interval and _changed_since(node, table, kept[-1].lsn))
+    ):
+        take_snapshot(node, table)
+    if _READING[table_id] or not kept:
+        return
+    drop = trim_point(kept, time.time() - recovery_days(table.description) * DAY_SECONDS)
+    for snapshot in kept[:drop]:
+        snapshot.path.unlink(missing_ok=True)
+    if _TRIMMED_THROUGH.get(table_id) != kept[drop].lsn:
+        node.store.trim_history(table, kept[drop].lsn)
+        _TRIMMED_THROUGH[table_id] = kept[drop].lsn
+
+
+def forget_orphans(node: Node) -> None:
+    """Delete the snapshots of tables deleted or no longer recoverable."""
+    root = node.backup_dir / "pitr"
+    recoverable = {t.description["TableId"] for t in node.store.tables.values() if keeps_history(t.description)}
+    for directory in root.iterdir() if root.is_dir() else ():
+        if directory.name not in recoverable:
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+class SnapshotScheduler:
+    """The background task keeping every recoverable table's snapshots, on every node."""
+
+    def __init__(self, node: Node, interval: float) -> None:
+        self.node = node
+        self.interval = interval
+        self._task: asyncio.Task | None = None
+
+    async def start(self, _app: object = None) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self, _app: object = None) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                forget_orphans(self.node)
+                for table in list(self.node.store.tables.values()):
+                    if keeps_history(table.description):
+                        maintain(self.node, table, self.interval)
+                    await asyncio.sleep(0)
+            except Exception:  # a table dropped or the store swapped mid-pass: the next pass sees the new state
+                log.exception("point-in-time recovery pass failed")
+            await asyncio.sleep(min(self.interval, 10.0))
+
+
+# ---- RestoreTableToPointInTime -----------------------------------------------------------
+
+
+def restore_to_point_in_time(node: Node, request: dict) -> dict:
+    """Create the target table (CREATING) and fill it with the source as of the restore
+    time in the background; answer the new table's description."""
+    source = jobs.source_table(node, request.get("SourceTableArn") or request.get("SourceTableName") or "")
+    if recovery_days(source.description) is None:
+        raise PointInTimeRecoveryUnavailableException(f"Point in time recovery is not enabled for table '{source.name}'")
+    when = _restore_time(node, source, request)
+    base = max(s for s in snapshots(node, source.description["TableId"]) if s.taken_at <= when)
+    summary = {"SourceTableArn": node.table_arn(source.name)}
+    description = restored_description(node, source.description, request, summary, when)
+    reader = SnapshotReader(base.path)
+    table = node.store.put_table(description)
+    jobs.start("restore", table.name, _restore(node, description, source, base, when, reader))
+    return describe(node, table)
+
+
+def _restore_time(node: Node, source: Table, request: dict) -> float:
+    latest = request.get("UseLatestRestorableTime")
+    if latest and "RestoreDateTime" in request:
+        raise ValidationException("Only one of RestoreDateTime or UseLatestRestorableTime can be specified")
+    if not latest and "RestoreDateTime" not in request:
+        raise ValidationException("Either RestoreDateTime or UseLatestRestorableTime must be specified")
+    window = restorable_window(node, source)
+    if window is None:
+        raise InvalidRestoreTimeException("The table has no restorable time yet: its first snapshot is being taken")
+    when = window[1] if latest else float(request["RestoreDateTime"])
+    if not window[0] <= when <= window[1]:
+        raise InvalidRestoreTimeException(
+            "RestoreDateTime must be between EarliestRestorableDateTime and LatestRestorableDateTime"
+        )
+    return when
+
+
+async def _restore(node: Node, description: dict, source: Table, base: Snapshot, when: float,
+                   reader: SnapshotReader) -> None:
+    table_id = source.description["TableId"]
+    _READING[table_id] += 1
+    try:
+        changes = await _changes(node, source, base.lsn, int(when * 1e6))
+    finally:
+        _READING[table_id] -= 1
+    with reader:
+        await fill_table(node, description, _merged(snapshot_chunks(reader), changes), "restore")
+
+
+async def _changes(node: Node, source: Table, after_lsn: int, through_us: int) -> dict[bytes, bytes | None]:
+    """Each key's last value (None: deleted) among the source's changes after
+    ``after_lsn`` committed at or before ``through_us``."""
+    changes: dict[bytes, bytes | None] = {}
+    while True:
+        if node.store.tables.get(source.name) is not source:
+            raise RuntimeError(f"table {source.name} was deleted while being restored")
+        records = node.store.history(source, after_lsn, HISTORY_CHUNK)
+        if not records:
+            return changes
+        for lsn, record in records:
+            if record.commit_time_us <= through_us:
+                changes[record.key] = record.value if record.kind is RecordKind.PUT_ITEM else None
+            after_lsn = lsn
+        await asyncio.sleep(0)
+
+
+async def _merged(base: AsyncIterator[Chunk], changes: dict[bytes, bytes | None]) -> AsyncIterator[Chunk]:
+    """The snapshot's items that did not change, then the changed items that exist."""
+    async for chunk in base:
+        yield [(key, value) for key, value in chunk if key not in changes]
+    changed = [(key, value) for key, value in changes.items() if value is not None]
+    for start in range(0, len(changed), HISTORY_CHUNK):
+        yield changed[start : start + HISTORY_CHUNK]
+
