@@ -137,3 +137,20 @@ def index_write_units(request: dict, table: Table, key: bytes, old: bytes | None
         if after is not None:
             spent[name] += write_units(stored_size(after[1]))
     return spent
+
+
+def merged_capacities(capacities: list[dict]) -> list[dict]:
+    """Several requests' ConsumedCapacity summed per table, as one batch reports them."""
+    merged: dict[str, dict] = {}
+    for capacity in capacities:
+        total = merged.setdefault(capacity["TableName"], {"TableName": capacity["TableName"]})
+        _add_units(total, capacity)
+    return list(merged.values())
+
+
+def _add_units(total: dict, capacity: dict) -> None:
+    for member, value in capacity.items():
+        if isinstance(value, dict):
+            _add_units(total.setdefault(member, {}), value)
+        elif member != "TableName":
+            total[member] = total.get(member, 0.0) + value

@@ -156,12 +156,24 @@ def _index_start_key(source: ReadSource, exclusive_start: object) -> tuple[dict,
     return {**canonical, **index_part}, index_key + table_key
 
 
-def read_page(
+@dataclass(slots=True)
+class Page:
+    """One page read from a key range: the items that passed the filter (as JSON), the
+    counts, the last key read when the page stopped early, and its capacity."""
+
+    items: list[bytes]
+    count: int
+    scanned: int
+    last_key: bytes | None
+    capacity: dict | None
+
+
+def read_entries(
     request: dict, source: ReadSource, plan: ReadPlan, entries: Iterator[tuple[bytes, bytes]],
     scan_reads: ScanReads | None = None,
-) -> bytes:
-    """Read one page from ``entries`` and shape the Query/Scan response body. A table
-    Scan passes its ``scan_reads``, as DynamoDB charges a Scan partition by partition."""
+) -> Page:
+    """Read one page from ``entries``. A table Scan passes its ``scan_reads``, as DynamoDB
+    charges a Scan partition by partition."""
     items: list[bytes] = []
     scanned = count = read_bytes = fetched_bytes = 0
     last_key = None
@@ -183,16 +195,26 @@ def read_page(
         if scanned == plan.limit or read_bytes >= MAX_PAGE_BYTES:
             last_key = key
             break
-    body = b"{}" if plan.count_only else b'{"Items":[' + b",".join(items) + b"]}"
+    capacity = _read_capacity(
+        request, source, plan, read_bytes, fetched_bytes,
+        scan_reads.units(last_key, plan.consistent) if scan_reads is not None else None,
+    )
+    return Page(items, count, scanned, last_key, capacity)
+
+
+def read_page(
+    request: dict, source: ReadSource, plan: ReadPlan, entries: Iterator[tuple[bytes, bytes]],
+    scan_reads: ScanReads | None = None,
+) -> bytes:
+    """Read one page from ``entries`` and shape the Query/Scan response body."""
+    page = read_entries(request, source, plan, entries, scan_reads)
+    body = b"{}" if plan.count_only else b'{"Items":[' + b",".join(page.items) + b"]}"
     return with_members(
         body,
-        Count=count,
-        ScannedCount=scanned,
-        LastEvaluatedKey=source.decode_key(last_key) if last_key is not None else None,
-        ConsumedCapacity=_read_capacity(
-            request, source, plan, read_bytes, fetched_bytes,
-            scan_reads.units(last_key, plan.consistent) if scan_reads is not None else None,
-        ),
+        Count=page.count,
+        ScannedCount=page.scanned,
+        LastEvaluatedKey=source.decode_key(page.last_key) if page.last_key is not None else None,
+        ConsumedCapacity=page.capacity,
     )
 
 

@@ -1,0 +1,255 @@
+"""PartiQL statements run on the item operations' own code.
+
+A statement is parsed and prepared once per text (``dynovault.partiql``); what it asks
+for then decides what runs: a SELECT that names the whole key reads one item as GetItem
+does, one that names the partition key reads that partition as a Query does, any other
+reads the whole table or index as a Scan does, its WHERE always the page's filter. An
+INSERT is a PutItem that must not find the key, an UPDATE an UpdateItem whose WHERE is
+its condition (so it never creates an item), a DELETE a DeleteItem. ExecuteTransaction
+runs the same writes as TransactWriteItems actions and the same reads as TransactGetItems
+Gets (``api/transactions.py``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from dataclasses import dataclass
+
+import orjson
+
+from dynovault.api.capacity import scan_reads
+from dynovault.api.ops import delete_item, put_item, update_item
+from dynovault.api.pages import (
+    Page,
+    ReadSource,
+    check_plan,
+    read_entries,
+    read_plan,
+    start_key,
+)
+from dynovault.api.reads import with_members
+from dynovault.api.request_expressions import SCAN, parse_expressions
+from dynovault.errors import (
+    ConditionalCheckFailedException,
+    DuplicateItemException,
+    ValidationException,
+    invalid,
+)
+from dynovault.items import validated_key
+from dynovault.node import Node
+from dynovault.partiql import Prepared, nodes, parse_statement, prepare
+from dynovault.partiql.binding import bind
+from dynovault.partiql.errors import unsupported
+from dynovault.storage import keycodec
+from dynovault.storage.engine import Table
+from dynovault.values.attributes import canonical_value
+
+DUPLICATE_ITEM = "Duplicate primary key exists in table"
+INVALID_TOKEN = "The provided NextToken is invalid"
+TYPE_MISMATCH = "Condition parameter type does not match schema type"
+ORDER_BY = "ORDER BY is supported only on the sort key, with an equality on the partition key"
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    """One statement of a request, with what the request says about running it."""
+
+    text: str
+    parameters: list[dict]
+    consistent: bool = False
+    limit: int | None = None
+    next_token: str | None = None
+    return_capacity: str = "NONE"
+    return_old_on_failure: str = "NONE"
+
+    @classmethod
+    def of(cls, member: dict, request: dict) -> Statement:
+        """The statement ``member`` of ``request`` (an ExecuteStatement request is both)."""
+        return cls(
+            text=member["Statement"],
+            parameters=member.get("Parameters") or [],
+            consistent=bool(member.get("ConsistentRead")),
+            limit=member.get("Limit"),
+            next_token=member.get("NextToken"),
+            return_capacity=request.get("ReturnConsumedCapacity", "NONE"),
+            return_old_on_failure=member.get("ReturnValuesOnConditionCheckFailure", "NONE"),
+        )
+
+    def parsed(self) -> nodes.Statement:
+        """The statement's syntax tree: syntax is refused before any table is looked up."""
+        return parse_statement(self.text).statement
+
+    def prepared(self, key_names: tuple[str, ...]) -> Prepared:
+        prepared = prepare(self.text, key_names)
+        prepared.check_parameters(self.parameters)
+        return prepared
+
+
+# ---- SELECT --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """What a SELECT read: the items that passed its WHERE, the key to go on from, its
+    capacity."""
+
+    page: Page
+    source: ReadSource
+    # True when the page came from reading one item by its key.
+    by_key: bool
+
+
+def select(statement: Statement, node: Node, query: nodes.Select) -> Selection:
+    table = node.table(query.table)
+    index = table.index(query.index) if query.index is not None else None
+    key_names = index.layout.key_names if index is not None else table.schema.names
+    prepared = statement.prepared(key_names)
+    read_request = {
+        "TableName": query.table,
+        "ReturnConsumedCapacity": statement.return_capacity,
+        **prepared.expressions.request_members(statement.parameters, "FilterExpression"),
+    }
+    for member, value in (("IndexName", query.index), ("ConsistentRead", statement.consistent or None),
+                          ("Limit", statement.limit)):
+        if value is not None:
+            read_request[member] = value
+    plan = read_plan(read_request, parse_expressions(read_request, SCAN))
+    source = check_plan(read_request, table, plan, scanning=True)
+    if index is None and prepared.has_key(key_names) and not query.order_by:
+        _, storage_key = validated_key(table, prepared.bound_key(key_names, statement.parameters))
+        stored = node.store.get(table, storage_key) if statement.next_token is None else None
+        entries = iter(()) if stored is None else iter(((storage_key, stored),))
+        return Selection(read_entries(read_request, source, plan, entries), source, by_key=True)
+    partition = _partition(source, prepared, statement.parameters)
+    reverse = _descending(query, source, partition is not None)
+    start, end = (partition, keycodec.after_prefix(partition)) if partition is not None else (b"", None)
+    continuation = _continuation(statement, source)
+    if continuation is not None:
+        if reverse:
+            end = continuation if end is None else min(end, continuation)
+        else:
+            start = max(start, continuation + b"\x00")
+    read = source.index or table
+    entries = node.store.iterate(read, start, end, reverse=reverse) if end is None or start < end else iter(())
+    accounting = scan_reads(read_request, table, start, end) if partition is None and index is None else None
+    return Selection(read_entries(read_request, source, plan, entries, accounting), source, by_key=False)
+
+
+def _partition(source: ReadSource, prepared: Prepared, parameters: list[dict]) -> bytes | None:
+    """The key prefix of the one partition the WHERE names, if it names one."""
+    parts = source.index.layout.hash_parts if source.index is not None else (
+        (source.table.schema.hash_name, source.table.schema.hash_type),
+    )
+    if not all(name in prepared.keys for name, _ in parts):
+        return None
+    values = []
+    for name, tag in parts:
+        value, _ = canonical_value(bind(prepared.keys[name], parameters))
+        if tag not in value:
+            raise invalid(TYPE_MISMATCH)
+        values.append(value)
+    if source.index is not None:
+        return source.index.layout.partition_prefix(values)
+    return keycodec.partition_prefix(parts[0][1], values[0][parts[0][1]])
+
+
+def _descending(query: nodes.Select, source: ReadSource, in_partition: bool) -> bool:
+    """ORDER BY the sort key, within one partition, as a Query reads it forwards or back."""
+    if not query.order_by:
+        return False
+    sort_names = (
+        [name for name, _ in source.index.layout.range_parts] if source.index is not None
+        else [source.table.schema.range_name]
+    )
+    paths = [path for path, _ in query.order_by]
+    directions = {descending for _, descending in query.order_by}
+    if not in_partition or len(directions) != 1 or any(len(p) != 1 or p[0] not in sort_names for p in paths):
+        raise ValidationException(ORDER_BY)
+    return directions.pop()
+
+
+def _statement_digest(text: str) -> str:
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+
+
+def next_token(statement: Statement, selection: Selection) -> str | None:
+    """A NextToken for the rest of the read: the statement it belongs to and the last key
+    read, as the ExclusiveStartKey of the next page."""
+    if selection.by_key or selection.page.last_key is None:
+        return None
+    last = selection.source.decode_key(selection.page.last_key)
+    raw = orjson.dumps({"statement": _statement_digest(statement.text), "key": last})
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def _continuation(statement: Statement, source: ReadSource) -> bytes | None:
+    if statement.next_token is None:
+        return None
+    try:
+        token = orjson.loads(base64.urlsafe_b64decode(statement.next_token.encode()))
+    except (binascii.Error, orjson.JSONDecodeError, ValueError):
+        raise ValidationException(INVALID_TOKEN) from None
+    if not isinstance(token, dict) or token.get("statement") != _statement_digest(statement.text):
+        raise ValidationException(INVALID_TOKEN)
+    return start_key({"ExclusiveStartKey": token.get("key")}, source)[1]
+
+
+def selection_body(statement: Statement, selection: Selection) -> bytes:
+    body = b'{"Items":[' + b",".join(selection.page.items) + b"]}"
+    return with_members(body, NextToken=next_token(statement, selection), ConsumedCapacity=selection.page.capacity)
+
+
+# ---- writes --------------------------------------------------------------------------------
+
+WRITES = (nodes.Insert, nodes.Update, nodes.Delete)
+
+
+def write_action(statement: Statement, node: Node, write: nodes.Statement) -> tuple[str, dict]:
+    """The TransactWriteItems action a write statement is: Put, Update, Delete or (for
+    EXISTS) ConditionCheck, with its table, key or item and expressions."""
+    query = write.select if isinstance(write, nodes.Exists) else write
+    table: Table = node.table(query.table)
+    prepared = statement.prepared(table.schema.names)
+    spec: dict = {"TableName": query.table}
+    if isinstance(write, nodes.Insert):
+        spec["Item"] = bind(write.item, statement.parameters)["M"]
+    else:
+        spec["Key"] = prepared.bound_key(table.schema.names, statement.parameters)
+    spec.update(prepared.expressions.request_members(statement.parameters))
+    if statement.return_old_on_failure != "NONE":
+        spec["ReturnValuesOnConditionCheckFailure"] = statement.return_old_on_failure
+    kind = {nodes.Insert: "Put", nodes.Update: "Update", nodes.Delete: "Delete", nodes.Exists: "ConditionCheck"}
+    return kind[type(write)], spec
+
+
+_ITEM_OPERATIONS = {"Put": put_item.handle, "Update": update_item.handle, "Delete": delete_item.handle}
+
+
+async def run_write(statement: Statement, node: Node, write: nodes.Statement) -> dict:
+    """Run one write statement as its item operation; its answer as ExecuteStatement's."""
+    if isinstance(write, nodes.Exists):
+        raise unsupported("EXISTS outside a transaction")
+    kind, spec = write_action(statement, node, write)
+    returning = getattr(write, "returning", None)
+    request = {**spec, "ReturnConsumedCapacity": statement.return_capacity, "ReturnValues": returning or "NONE"}
+    try:
+        answer = await _ITEM_OPERATIONS[kind](request, node)
+    except ConditionalCheckFailedException:
+        if kind == "Put":
+            raise DuplicateItemException(DUPLICATE_ITEM) from None
+        raise
+    outcome = orjson.loads(answer)
+    response: dict = {"Items": [outcome["Attributes"]] if "Attributes" in outcome else []}
+    if "ConsumedCapacity" in outcome:
+        response["ConsumedCapacity"] = outcome["ConsumedCapacity"]
+    return response
+
+
+async def run_statement(statement: Statement, node: Node) -> dict | bytes:
+    """ExecuteStatement's answer to one statement."""
+    parsed = statement.parsed()
+    if isinstance(parsed, nodes.Select):
+        return selection_body(statement, select(statement, node, parsed))
+    return await run_write(statement, node, parsed)

@@ -1,0 +1,124 @@
+"""A statement prepared for one key schema: the key values its WHERE fixes and the
+DynamoDB expressions (with their placeholders) that carry the rest of it.
+
+Preparing depends on the statement's text and the key attribute names only, so it is
+cached by them; a request then binds its parameters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+from dynovault.errors import ValidationException
+from dynovault.partiql import errors, nodes
+from dynovault.partiql.binding import bind
+from dynovault.partiql.parser import parse
+from dynovault.partiql.render import Rendering, conjuncts, equality, key_equalities
+
+CACHE_SIZE = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class Expressions:
+    """The DynamoDB expressions one statement runs with, and their placeholders."""
+
+    condition: str | None
+    projection: str | None
+    update: str | None
+    rendering: Rendering
+
+    def request_members(self, parameters: list[dict], condition_member: str = "ConditionExpression") -> dict:
+        """The members of an item operation's request that carry these expressions (a
+        read names its condition FilterExpression)."""
+        members: dict = {}
+        for member, text in ((condition_member, self.condition), ("ProjectionExpression", self.projection),
+                             ("UpdateExpression", self.update)):
+            if text is not None:
+                members[member] = text
+        if self.rendering.names:
+            members["ExpressionAttributeNames"] = dict(self.rendering.names)
+        if self.rendering.values:
+            members["ExpressionAttributeValues"] = self.rendering.bound_values(parameters)
+        return members
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    statement: nodes.Statement
+    parameter_count: int
+    # The key attributes the WHERE holds equal to one value each, with those values.
+    keys: dict[str, nodes.Value]
+    expressions: Expressions
+
+    def check_parameters(self, parameters: list[dict]) -> None:
+        # More parameters than ``?`` are accepted, as DynamoDB accepts them.
+        if len(parameters) < self.parameter_count:
+            raise ValidationException(errors.PARAMETER_COUNT)
+
+    def has_key(self, key_names: tuple[str, ...]) -> bool:
+        return all(name in self.keys for name in key_names)
+
+    def bound_key(self, key_names: tuple[str, ...], parameters: list[dict]) -> dict:
+        """The item key the WHERE names, refused unless it names every key attribute."""
+        if not self.has_key(key_names):
+            raise ValidationException(errors.KEY_EQUALITY)
+        return {name: bind(self.keys[name], parameters) for name in key_names}
+
+
+def prepare(text: str, key_names: tuple[str, ...]) -> Prepared:
+    return _prepare(text, key_names)
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def _prepare(text: str, key_names: tuple[str, ...]) -> Prepared:
+    parsed = _parse(text)
+    statement = parsed.statement
+    where = statement.select.where if isinstance(statement, nodes.Exists) else getattr(statement, "where", None)
+    keys = {name: value for name, value in key_equalities(where).items() if name in key_names}
+    return Prepared(statement, parsed.parameter_count, keys, _expressions(statement, where, keys, key_names))
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def _parse(text: str) -> nodes.Parsed:
+    return parse(text)
+
+
+def _expressions(
+    statement: nodes.Statement, where: nodes.Condition | None, keys: dict, key_names: tuple[str, ...]
+) -> Expressions:
+    rendering = Rendering()
+    condition = projection = update = None
+    if isinstance(statement, nodes.Select):
+        condition = rendering.condition(where) if where is not None else None
+        projection = rendering.projection(statement.projection) if statement.projection else None
+    elif isinstance(statement, nodes.Update):
+        # The whole WHERE, key equalities included: an UPDATE of a missing item fails.
+        update = rendering.update(statement.actions)
+        condition = rendering.condition(where)
+    elif isinstance(statement, nodes.Delete):
+        # Without its key equalities: a DELETE of a missing item succeeds.
+        rest = [part for part in conjuncts(where) if not _fixes_key(part, keys)]
+        condition = rendering.condition(_joined(rest)) if rest else None
+    elif isinstance(statement, nodes.Insert):
+        # An INSERT never replaces an item.
+        condition = f"attribute_not_exists({rendering.name(key_names[0])})"
+    elif isinstance(statement, nodes.Exists):
+        condition = rendering.condition(where) if where is not None else None
+    return Expressions(condition, projection, update, rendering)
+
+
+def _fixes_key(condition: nodes.Condition, keys: dict) -> bool:
+    pair = equality(condition)
+    return pair is not None and keys.get(pair[0]) is pair[1]
+
+
+def _joined(parts: list[nodes.Condition]) -> nodes.Condition:
+    joined = parts[0]
+    for part in parts[1:]:
+        joined = nodes.And(joined, part)
+    return joined
+
+
+def parse_statement(text: str) -> nodes.Parsed:
+    """The statement's syntax tree, cached by its text."""
+    return _parse(text)
