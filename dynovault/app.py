@@ -22,6 +22,7 @@ from dynovault.backups.restore import drop_unfinished_fills
 from dynovault.node import Archives, Node
 from dynovault.replication import ReplicationConfig, Replicator, Role
 from dynovault.storage.engine import Store
+from dynovault.storage.vectors import DEFAULT_EXACT_LIMIT
 from dynovault.tables import resume_index_builds
 
 
@@ -41,12 +42,14 @@ class NodeSettings:
     # Seconds between the leader's passes deleting items whose TTL passed.
     ttl_interval: float = 1.0
     archives: Archives = Archives()
+    # Vector index partitions up to this size are searched exactly, larger ones by HNSW.
+    vector_exact_limit: int = DEFAULT_EXACT_LIMIT
     # Seconds between the snapshots of tables with point-in-time recovery.
     pitr_snapshot_interval: float = 3600.0
 
 
 def serving_app(settings: NodeSettings) -> web.Application:
-    store = Store(settings.data_dir, sync=settings.fsync)
+    store = Store(settings.data_dir, sync=settings.fsync, vector_exact_limit=settings.vector_exact_limit)
     node = Node(store, region=settings.region, address=settings.address, archives=settings.archives)
     discard_unfinished(node)
     replicator = Replicator(node, settings.replication)

@@ -17,6 +17,7 @@ from dynovault.app import NodeSettings, serving_app
 from dynovault.backups import cli as backups_cli
 from dynovault.features import cli as features_cli
 from dynovault.replication import cli as replication_cli
+from dynovault.storage.vectors import DEFAULT_EXACT_LIMIT
 
 
 def _serve_parser(commands: argparse._SubParsersAction) -> None:
@@ -49,6 +50,9 @@ def _serve_parser(commands: argparse._SubParsersAction) -> None:
     )
     serve.add_argument("--ttl-interval", default=1.0, type=_positive_seconds, metavar="SECONDS",
                        help="seconds between the leader's passes deleting items whose TTL passed (default 1)")
+    serve.add_argument("--vector-exact-limit", default=DEFAULT_EXACT_LIMIT, type=int, metavar="VECTORS",
+                       help="vector index partitions up to this size are searched exactly, larger ones "
+                       f"through an HNSW graph (default {DEFAULT_EXACT_LIMIT})")
     serve.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
     features_cli.add_serve_options(serve)
     backups_cli.add_serve_options(serve)
@@ -81,6 +85,7 @@ def serve_command(args: argparse.Namespace) -> int:
             ttl_interval=args.ttl_interval,
             archives=backups_cli.archives_from(args),
             pitr_snapshot_interval=args.pitr_snapshot_interval,
+            vector_exact_limit=args.vector_exact_limit,
         )
     )
     scheme = "https" if ssl_context else "http"

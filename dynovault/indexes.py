@@ -27,7 +27,8 @@ MAX_KEY_ATTRIBUTES_PER_ROLE = 4
 PROJECTION_TYPES = ("ALL", "KEYS_ONLY", "INCLUDE")
 LOCAL = "LocalSecondaryIndexes"
 GLOBAL = "GlobalSecondaryIndexes"
-_ONE_AT_A_TIME = "Subscriber limit exceeded: Only 1 online index can be created or deleted simultaneously per table"
+VECTOR = "VectorIndexes"
+ONE_AT_A_TIME = "Subscriber limit exceeded: Only 1 online index can be created or deleted simultaneously per table"
 _ON_DEMAND_THROUGHPUT = {"NumberOfDecreasesToday": 0, "ReadCapacityUnits": 0, "WriteCapacityUnits": 0}
 
 
@@ -149,7 +150,8 @@ def check_definitions_used(attribute_definitions: list[dict], key_schemas: Itera
 
 def created_indexes(request: dict, billing_mode: str) -> dict[str, list[dict]]:
     """The index descriptions of a CreateTable request (keyed LocalSecondaryIndexes and
-    GlobalSecondaryIndexes, each present only when declared), after DynamoDB's checks."""
+    GlobalSecondaryIndexes, each present only when declared), after DynamoDB's checks.
+    Attributes its vector indexes' search schemas name count as used definitions."""
     defined = [d["AttributeName"] for d in request["AttributeDefinitions"]]
     table_key_schema = request["KeySchema"]
     seen: set[str] = set()
@@ -182,7 +184,11 @@ def created_indexes(request: dict, billing_mode: str) -> dict[str, list[dict]]:
     _check_projected_total(index for group in described.values() for index in group)
     check_definitions_used(
         request["AttributeDefinitions"],
-        [table_key_schema, *(index["KeySchema"] for group in described.values() for index in group)],
+        [
+            table_key_schema,
+            *(index["KeySchema"] for group in described.values() for index in group),
+            *(index.get("SearchSchema", []) for index in request.get(VECTOR) or ()),
+        ],
     )
     return described
 
@@ -200,7 +206,7 @@ def find_index(description: dict, name: str) -> tuple[dict, bool] | None:
     return None
 
 
-def _merged_definitions(description: dict, requested: list[dict] | None) -> list[dict]:
+def merged_definitions(description: dict, requested: list[dict] | None) -> list[dict]:
     """The table's AttributeDefinitions with those an UpdateTable request adds; a request
     may not give an attribute already keying the table another type."""
     merged = {d["AttributeName"]: d["AttributeType"] for d in description["AttributeDefinitions"]}
@@ -220,14 +226,17 @@ def _used_definitions(description: dict, definitions: list[dict]) -> list[dict]:
     used = set(key_names(description["KeySchema"]))
     for index in all_indexes(description):
         used.update(key_names(index["KeySchema"]))
+    for index in description.get(VECTOR, ()):
+        used.update(key_names(index.get("SearchSchema", [])))
     return [d for d in definitions if d["AttributeName"] in used]
 
 
 def _check_one_online_change(description: dict, updates: list[dict]) -> None:
     changes = [u for u in updates if "Create" in u or "Delete" in u]
     busy = any(index.get("IndexStatus") in ("CREATING", "DELETING") for index in description.get(GLOBAL, ()))
+    busy = busy or any(index["IndexStatus"] == "CREATING" for index in description.get(VECTOR, ()))
     if len(changes) > 1 or (changes and busy):
-        raise LimitExceededException(_ONE_AT_A_TIME)
+        raise LimitExceededException(ONE_AT_A_TIME)
     names = [next(iter(update.values()))["IndexName"] for update in updates if update]
     for name in names:
         if names.count(name) > 1:
@@ -247,7 +256,7 @@ def updated_indexes(description: dict, request: dict, billing_mode: str) -> tupl
             )
     _check_one_online_change(description, updates)
     updated = dict(description)
-    definitions = _merged_definitions(description, request.get("AttributeDefinitions"))
+    definitions = merged_definitions(description, request.get("AttributeDefinitions"))
     updated["AttributeDefinitions"] = definitions
     globals_ = [dict(index) for index in description.get(GLOBAL, ())]
     created = None
@@ -278,7 +287,11 @@ def updated_indexes(description: dict, request: dict, billing_mode: str) -> tupl
     _check_projected_total(all_indexes(updated))
     updated["AttributeDefinitions"] = _used_definitions(updated, definitions)
     if created is not None:
-        check_definitions_used(definitions, [updated["KeySchema"], *(i["KeySchema"] for i in all_indexes(updated))])
+        check_definitions_used(definitions, [
+            updated["KeySchema"],
+            *(i["KeySchema"] for i in all_indexes(updated)),
+            *(i.get("SearchSchema", []) for i in updated.get(VECTOR, ())),
+        ])
     return updated, created
 
 

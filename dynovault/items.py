@@ -11,6 +11,7 @@ import orjson
 from dynovault.errors import KEY_MISMATCH, ValidationException, empty_key_value, invalid
 from dynovault.indexes import check_index_keys
 from dynovault.storage.engine import Table, stored_value
+from dynovault.vectors import check_vectors
 from dynovault.values.attributes import (
     MAX_ITEM_SIZE,
     Item,
@@ -70,9 +71,13 @@ def validated_item(table: Table, item: Any, batched: bool = False) -> tuple[Item
 
 
 def check_index_keys_of(table: Table, item: Item, by_update: bool = False) -> None:
-    """Refuse an item that gives one of the table's index key attributes a wrong value."""
-    if table.indexes:
-        check_index_keys((index.layout for index in table.indexes), item, by_update)
+    """Refuse an item that gives one of the table's index key attributes (search-schema
+    attributes included) a wrong value, or a vector index a malformed vector."""
+    if table.indexes or table.vector_indexes:
+        layouts = (*(index.layout for index in table.indexes), *(index.layout for index in table.vector_indexes))
+        check_index_keys(layouts, item, by_update)
+    if table.vector_indexes:
+        check_vectors((index.layout for index in table.vector_indexes), item)
 
 
 def check_item_size(size: int, message: str = "Item size has exceeded the maximum allowed size") -> None:

@@ -14,11 +14,12 @@ from dynovault.errors import (
     ValidationException,
     invalid,
 )
-from dynovault.indexes import GLOBAL, LOCAL, created_indexes, with_index_status
+from dynovault.indexes import GLOBAL, LOCAL, VECTOR, all_indexes, created_indexes, with_index_status
 from dynovault.node import Node, table_name
 from dynovault.storage.engine import Table
 from dynovault.storage.expiry import TTL_MEMBER
 from dynovault.storage.recovery import PITR_MEMBER
+from dynovault.vectors import created_vector_indexes, with_vector_index_status
 
 # A partition key and at most one sort key (botocore's model no longer says so).
 MAX_KEY_ELEMENTS = 2
@@ -47,10 +48,13 @@ def new_table_description(node: Node, definition: dict) -> dict:
     for feature in _UNSUPPORTED:
         if definition.get(feature):
             raise ValidationException(f"{feature} is not supported by this server")
-    indexed = definition.get(GLOBAL) is not None or definition.get(LOCAL) is not None
+    indexed = any(definition.get(member) is not None for member in (GLOBAL, LOCAL, VECTOR))
     check_key_schema(definition["KeySchema"], definition["AttributeDefinitions"], indexed)
     billing_mode = definition.get("BillingMode", "PROVISIONED")
     indexes = created_indexes(definition, billing_mode)
+    vectors = created_vector_indexes(definition, billing_mode, (i["IndexName"] for i in all_indexes(indexes)))
+    if vectors is not None:
+        indexes[VECTOR] = vectors
     throughput = throughput_of(definition, billing_mode)
     if name in node.store.tables:
         raise ResourceInUseException(f"Table already exists: {name}")
@@ -77,7 +81,8 @@ _BUILDS: set[asyncio.Task] = set()
 
 
 def start_index_build(node: Node, name: str, index_name: str) -> None:
-    """Build a GSI just added to a table in the background, then make it ACTIVE."""
+    """Build a GSI or a vector index just added to a table in the background, then make
+    it ACTIVE."""
     task = asyncio.create_task(_build_index(node, name, index_name))
     _BUILDS.add(task)
     task.add_done_callback(_BUILDS.discard)
@@ -89,20 +94,21 @@ async def _build_index(node: Node, name: str, index_name: str) -> None:
     table may be dropped or the index deleted midway: the build then just stops."""
     while True:
         table = node.store.tables.get(name)
-        index = table.index(index_name) if table is not None else None
+        index = (table.index(index_name) or table.vector_index(index_name)) if table is not None else None
         if index is None:
             return
         if node.store.build_index(table, index):
             break
         await asyncio.sleep(0)
-    node.store.put_table(with_index_status(table.description, index_name, "ACTIVE"))
+    activate = with_index_status if table.index(index_name) else with_vector_index_status
+    node.store.put_table(activate(table.description, index_name, "ACTIVE"))
 
 
 def resume_index_builds(node: Node) -> None:
     """Finish the GSIs a leader was still creating when it stopped (storage completes
     their entries on opening; what is left is building the rest and making them ACTIVE)."""
     for table in list(node.store.tables.values()):
-        for index in table.description.get(GLOBAL, ()):
+        for index in (*table.description.get(GLOBAL, ()), *table.description.get(VECTOR, ())):
             if index.get("IndexStatus") == "CREATING":
                 start_index_build(node, table.name, index["IndexName"])
 
@@ -124,7 +130,7 @@ def describe(node: Node, table: Table, status: str | None = None) -> dict:
     description["ItemCount"] = table.item_count
     description["TableSizeBytes"] = table.size_bytes
     description["TableArn"] = node.table_arn(table.name)
-    for member in (LOCAL, GLOBAL):
+    for member in (LOCAL, GLOBAL, VECTOR):
         if member in description:
             description[member] = [_describe_index(node, table, index) for index in description[member]]
     return description
@@ -136,13 +142,18 @@ def is_being_filled(description: dict) -> bool:
 
 
 def _describe_index(node: Node, table: Table, index: dict) -> dict:
-    live = table.index(index["IndexName"])
-    return {
+    """An index's description with its live figures; a vector index reports Backfilling
+    only while it is being created."""
+    live = table.index(index["IndexName"]) or table.vector_index(index["IndexName"])
+    described = {
         **index,
         "IndexSizeBytes": live.size_bytes if live else 0,
         "ItemCount": live.item_count if live else 0,
         "IndexArn": f"{node.table_arn(table.name)}/index/{index['IndexName']}",
     }
+    if "VectorAttribute" in index and index["IndexStatus"] == "CREATING":
+        described["Backfilling"] = True
+    return described
 
 
 def throughput_of(request: dict, billing_mode: str, previous: dict | None = None) -> dict:

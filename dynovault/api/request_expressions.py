@@ -107,6 +107,12 @@ SCAN_FILTER = Slot(
     _legacy_filter("ScanFilter"),
 )
 
+# SearchVectors' condition has no legacy parameter before it.
+SEARCH_CONDITION = Slot(
+    "filter", "SearchConditionExpression", "",
+    lambda expression, names: compile_condition(expression, names, "SearchConditionExpression"),
+    lambda _conditions, _request: None,
+)
 
 
 @dataclass(frozen=True)
@@ -130,6 +136,7 @@ WRITE_ITEM = Slots((CONDITION,))
 UPDATE_ITEM = Slots((UPDATE, CONDITION))
 QUERY = Slots((PROJECTION, QUERY_FILTER, KEY_CONDITION))
 SCAN = Slots((PROJECTION, SCAN_FILTER))
+SEARCH = Slots((PROJECTION, SEARCH_CONDITION))
 
 
 @dataclass(frozen=True, slots=True)

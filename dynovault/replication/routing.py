@@ -15,7 +15,7 @@ from dynovault.errors import ServiceUnavailable
 from dynovault.guard import Forwardable, LeaderAnswer
 
 FOLLOWER_READS = frozenset({
-    "GetItem", "BatchGetItem", "Query", "Scan",
+    "GetItem", "BatchGetItem", "Query", "Scan", "SearchVectors",
     "DescribeTable", "ListTables", "ListTagsOfResource", "DescribeTimeToLive",
     "DescribeEndpoints", "DescribeLimits", "DescribeContinuousBackups",
 })

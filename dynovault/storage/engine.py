@@ -1,6 +1,8 @@
-"""The RocksDB store: one column family per table and per secondary index, a catalog,
-statistics and the replication log, all changed together in single WriteBatches: an item
-change, its index entries and its log record commit or vanish as one.
+"""The RocksDB store: one column family per table, per secondary index and per vector
+index, a catalog, statistics and the replication log, all changed together in single
+WriteBatches: an item change, its index entries and its log record commit or vanish as one.
+What is kept in memory besides (the vector indexes' search spaces) changes only after the
+batch holding its cause is written.
 
 Calls are synchronous and short; the server runs them on its event loop, which also makes
 each read-modify-write (conditional writes, counters) atomic with respect to others.
@@ -36,6 +38,14 @@ from dynovault.storage.replog import LSN, LogRecord, RecordKind, lsn_key
 from dynovault.storage.stored import stored_json as stored_json
 from dynovault.storage.stored import stored_size as stored_size
 from dynovault.storage.stored import stored_value as stored_value
+from dynovault.storage.vectors import (
+    DEFAULT_EXACT_LIMIT,
+    LiveVectorIndex,
+    VectorChange,
+    open_vector_index,
+    open_vector_indexes,
+    vector_layouts_of,
+)
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +83,7 @@ class Table:
     expiry: ExpiryOrder | None = None
     # Whether the table's item changes are kept in the history (point-in-time recovery).
     keeps_history: bool = False
+    vector_indexes: tuple[LiveVectorIndex, ...] = ()
 
     @property
     def name(self) -> str:
@@ -81,13 +92,23 @@ class Table:
     def index(self, name: str) -> LiveIndex | None:
         return next((index for index in self.indexes if index.layout.name == name), None)
 
+    def vector_index(self, name: str) -> LiveVectorIndex | None:
+        return next((index for index in self.vector_indexes if index.layout.name == name), None)
+
+    @property
+    def derived(self) -> bool:
+        """Whether an item change here stages more than the item and its log record."""
+        return bool(self.indexes or self.vector_indexes) or self.expiry is not None
+
 
 def column_family_of(description: dict) -> str:
     """The column family holding a table's items (named after its TableId)."""
     return "t_" + description["TableId"].replace("-", "")
 
 
-def open_table(db: Rdict, description: dict, stats: Rdict, meta: Rdict | None = None) -> Table | None:
+def open_table(
+    db: Rdict, description: dict, stats: Rdict, meta: Rdict | None = None, exact_limit: int = DEFAULT_EXACT_LIMIT
+) -> Table | None:
     """The live table a catalog description names in ``db``, with its statistics; None
     when its column family is not open (a secondary instance opened before it existed).
     Its indexes are opened too when ``meta`` (which holds their build progress) is given:
@@ -98,7 +119,8 @@ def open_table(db: Rdict, description: dict, stats: Rdict, meta: Rdict | None = 
     except Exception:
         return None
     indexes = () if meta is None else open_indexes(db, description, stats, meta, create=False)
-    if indexes is None:
+    vector_indexes = () if meta is None else open_vector_indexes(db, description, stats, meta, False, exact_limit)
+    if indexes is None or vector_indexes is None:
         return None
     raw_stats = stats.get(family.encode())
     count, size = _STATS.unpack(raw_stats) if raw_stats else (0, 0)
@@ -113,6 +135,7 @@ def open_table(db: Rdict, description: dict, stats: Rdict, meta: Rdict | None = 
         indexes=indexes,
         expiry=None if meta is None else expiry_order_of(db, description, meta),
         keeps_history=keeps_history(description),
+        vector_indexes=vector_indexes,
     )
 
 
@@ -160,10 +183,15 @@ def now_us() -> int:
 
 
 class Store:
-    """One node's data. ``sync`` makes every commit fsync its WAL before returning."""
+    """One node's data. ``sync`` makes every commit fsync its WAL before returning; a
+    vector index partition holding more than ``vector_exact_limit`` vectors is searched
+    through an HNSW graph, a smaller one exactly."""
 
-    def __init__(self, path: str | Path, sync: bool = False) -> None:
+    def __init__(self, path: str | Path, sync: bool = False, vector_exact_limit: int = DEFAULT_EXACT_LIMIT) -> None:
         self.path = Path(path)
+        self.vector_exact_limit = vector_exact_limit
+        # What the batch being staged does to vector spaces, applied once it is written.
+        self._vector_changes: list[VectorChange] = []
         self.path.mkdir(parents=True, exist_ok=True)
         self._options = _options()
         existing = Rdict.list_cf(str(self.path), self._options) if (self.path / "CURRENT").exists() else []
@@ -195,7 +223,7 @@ class Store:
             description = orjson.loads(raw)
             self.tables[name.decode()] = self._open_table(description)
         live = {t.column_family for t in self.tables.values()}
-        live |= {index.column_family for t in self.tables.values() for index in t.indexes}
+        live |= {index.column_family for t in self.tables.values() for index in (*t.indexes, *t.vector_indexes)}
         for orphan in families - live - set(_SYSTEM_CFS):
             log.info("dropping orphan column family", extra={"column_family": orphan})
             self.db.drop_column_family(orphan)
@@ -207,7 +235,8 @@ class Store:
         except Exception:
             self.db.create_column_family(family, Options(raw_mode=True))
         open_indexes(self.db, description, self._stats, self.meta, create=True)
-        return open_table(self.db, description, self._stats, self.meta)
+        open_vector_indexes(self.db, description, self._stats, self.meta, True, load=False)
+        return open_table(self.db, description, self._stats, self.meta, self.vector_exact_limit)
 
     def close(self) -> None:
         self.db.close()
@@ -225,8 +254,10 @@ class Store:
             table = self._open_table(description)
         raw = orjson.dumps(description)
         batch = WriteBatch(raw_mode=True)
+        self._vector_changes = []
         batch.put(name.encode(), raw, self._handles[CATALOG_CF])
         dropped = self._reindex(batch, table, description)
+        dropped += self._revector(batch, table, description)
         self._reorder_expiry(batch, table, description)
         table.keeps_history = keeps_history(description)
         if not table.keeps_history:
@@ -258,6 +289,24 @@ class Store:
         table.indexes = tuple(indexes)
         return list(kept.values())
 
+    def _revector(self, batch: WriteBatch, table: Table, description: dict) -> list[LiveVectorIndex]:
+        """``_reindex`` for vector indexes: keep those still declared, start new ones (built
+        from the table's items when it holds any) and return those no longer declared."""
+        kept = {index.column_family: index for index in table.vector_indexes}
+        indexes = []
+        for layout in vector_layouts_of(description):
+            index = kept.pop(layout.column_family, None)
+            if index is None:
+                index = open_vector_index(self.db, layout, self._stats, self.meta, True, self.vector_exact_limit)
+                if table.item_count:
+                    index.built_through = b""
+                    batch.put(index.progress_key, b"", self._handles[META_CF])
+            indexes.append(index)
+        for index in kept.values():
+            self._forget_index(batch, index)
+        table.vector_indexes = tuple(indexes)
+        return list(kept.values())
+
     def _reorder_expiry(self, batch: WriteBatch, table: Table, description: dict) -> None:
         """Give ``table`` the expiry order its TTL attribute calls for: kept while the
         attribute stays, dropped when TTL is disabled, and a new one (built from the
@@ -279,16 +328,16 @@ class Store:
         batch.delete_range(prefix, after_prefix(prefix), self._handles[EXPIRY_CF])
         batch.delete(order.progress_key, self._handles[META_CF])
 
-    def _forget_index(self, batch: WriteBatch, index: LiveIndex) -> None:
+    def _forget_index(self, batch: WriteBatch, index: LiveIndex | LiveVectorIndex) -> None:
         batch.delete(index.column_family.encode(), self._handles[STATS_CF])
-        batch.delete(BUILD_PREFIX + index.column_family.encode(), self._handles[META_CF])
+        batch.delete(index.progress_key, self._handles[META_CF])
 
     def delete_table(self, name: str, commit_time_us: int | None = None) -> Table:
         table = self.tables.pop(name)
         batch = WriteBatch(raw_mode=True)
         batch.delete(name.encode(), self._handles[CATALOG_CF])
         batch.delete(table.column_family.encode(), self._handles[STATS_CF])
-        for index in table.indexes:
+        for index in (*table.indexes, *table.vector_indexes):
             self._forget_index(batch, index)
         if table.expiry is not None:
             self._forget_expiry(batch, table.expiry)
@@ -296,7 +345,7 @@ class Store:
         self._log(batch, LogRecord(RecordKind.DELETE_TABLE, commit_time_us or now_us(), name))
         self._commit(batch)
         self.db.drop_column_family(table.column_family)
-        for index in table.indexes:
+        for index in (*table.indexes, *table.vector_indexes):
             self.db.drop_column_family(index.column_family)
         return table
 
@@ -305,16 +354,22 @@ class Store:
     # chunks. Every node builds its own from its own items (the log carries only the
     # table change that added the index), so replicas derive the same entries.
 
-    def build_index(self, table: Table, index: LiveIndex | ExpiryOrder, limit: int = BUILD_CHUNK_ITEMS) -> bool:
-        """Index the next ``limit`` items of the build of an index or of an expiry order,
-        in one commit with the build's progress; return whether it is complete."""
+    def build_index(
+        self, table: Table, index: LiveIndex | LiveVectorIndex | ExpiryOrder, limit: int = BUILD_CHUNK_ITEMS
+    ) -> bool:
+        """Index the next ``limit`` items of the build of an index, a vector index or an
+        expiry order, in one commit with the build's progress; return whether it is complete."""
         if index.built_through is None:
             return True
         start = index.built_through + b"\x00" if index.built_through else b""
         batch = WriteBatch(raw_mode=True)
+        self._vector_changes = []
         last = None
         for count, (key, stored) in enumerate(self.iterate(table, start, None), 1):
-            index.stage_build(batch, key, stored)
+            if isinstance(index, LiveVectorIndex):
+                index.stage_build(batch, key, stored, self._vector_changes)
+            else:
+                index.stage_build(batch, key, stored)
             last = key
             if count == limit:
                 break
@@ -322,9 +377,9 @@ class Store:
             batch.delete(index.progress_key, self._handles[META_CF])
         else:
             batch.put(index.progress_key, last, self._handles[META_CF])
-        if isinstance(index, LiveIndex):
+        if not isinstance(index, ExpiryOrder):
             batch.put(*index.stats_entry(), self._handles[STATS_CF])
-        self.db.write(batch, self._write_options)
+        self._write(batch)
         index.built_through = last
         return last is None
 
@@ -333,7 +388,7 @@ class Store:
         applying the change that added an index or enabled TTL, or any node reopening its
         data mid-build)."""
         for table in self.tables.values():
-            for index in (*table.indexes, table.expiry):
+            for index in (*table.indexes, *table.vector_indexes, table.expiry):
                 while index is not None and not self.build_index(table, index):
                     pass
 
@@ -353,6 +408,7 @@ class Store:
         commit, which followers apply whole."""
         commit_time_us = commit_time_us or now_us()
         batch = WriteBatch(raw_mode=True)
+        self._vector_changes = []
         pending: _Staged = {}
         last = len(changes) - (token is None)
         olds = [
@@ -410,7 +466,7 @@ class Store:
         table = change.table
         slot = (table.column_family, change.key)
         old = pending[slot][1] if slot in pending else table.data.get(change.key)
-        if table.indexes or table.expiry is not None:
+        if table.derived:
             self._stage_derived(batch, table, change.key, old, change.value)
         if change.value is None:
             batch.delete(change.key, table.cf_handle)
@@ -427,13 +483,14 @@ class Store:
         pending[slot] = (table, change.value)
         return old
 
-    @staticmethod
-    def _stage_derived(batch: WriteBatch, table: Table, key: bytes, old: bytes | None, new: bytes | None) -> None:
-        """Stage what an item change does to the table's indexes and its expiry order."""
+    def _stage_derived(self, batch: WriteBatch, table: Table, key: bytes, old: bytes | None, new: bytes | None) -> None:
+        """Stage what an item change does to the table's indexes, vector indexes and expiry order."""
         old_item = orjson.loads(stored_json(old)) if old is not None else None
         new_item = orjson.loads(stored_json(new)) if new is not None else None
         for index in table.indexes:
             index.stage(batch, key, old_item, old, new_item, new)
+        for vector_index in table.vector_indexes:
+            vector_index.stage(batch, key, old_item, new_item, self._vector_changes)
         if table.expiry is not None:
             table.expiry.stage(batch, key, old_item, new_item)
 
@@ -445,7 +502,7 @@ class Store:
                 _STATS.pack(table.item_count, table.size_bytes),
                 self._handles[STATS_CF],
             )
-            for index in table.indexes:
+            for index in (*table.indexes, *table.vector_indexes):
                 batch.put(*index.stats_entry(), self._handles[STATS_CF])
 
     @staticmethod
@@ -518,8 +575,15 @@ class Store:
         batch.put(lsn_key(self.last_lsn), encoded, self._handles[REPLOG_CF])
         return encoded
 
-    def _commit(self, batch: WriteBatch) -> None:
+    def _write(self, batch: WriteBatch) -> None:
+        """Write a batch, then apply what it does to the vector spaces."""
+        changes, self._vector_changes = self._vector_changes, []
         self.db.write(batch, self._write_options)
+        for change in changes:
+            change.apply()
+
+    def _commit(self, batch: WriteBatch) -> None:
+        self._write(batch)
         for listener in self.commit_listeners:
             listener(self.last_lsn)
 
@@ -555,6 +619,7 @@ class Store:
         if records and records[-1][1].continued:
             raise LogGapError(f"records end inside a commit, at LSN {records[-1][0]}")
         batch = WriteBatch(raw_mode=True)
+        self._vector_changes = []
         pending: _Staged = {}
         for lsn, record in records:
             if lsn != self.last_lsn + 1:
@@ -620,7 +685,7 @@ class Store:
         self.path.rename(retired)
         checkpoint.rename(self.path)
         shutil.rmtree(retired, ignore_errors=True)
-        return Store(self.path, sync=sync)
+        return Store(self.path, sync=sync, vector_exact_limit=self.vector_exact_limit)
 
     def _release(self) -> None:
         """Close the database and drop every handle into it: RocksDB keeps its directory

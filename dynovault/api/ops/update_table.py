@@ -1,6 +1,7 @@
 """UpdateTable: billing mode, provisioned throughput, deletion protection, table class,
-and adding, changing or dropping global secondary indexes (a new one is built from the
-table's items in the background, CREATING until it is complete)."""
+adding, changing or dropping global secondary indexes, and adding or dropping vector
+indexes (a new index is built from the table's items in the background, CREATING until
+it is complete)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ from dynovault.errors import ValidationException
 from dynovault.indexes import GLOBAL, rebilled_indexes, updated_indexes
 from dynovault.node import Node
 from dynovault.tables import billing_summary, describe, start_index_build, throughput_of
+from dynovault.vectors import check_billing, updated_vector_indexes
 
 _UNSUPPORTED = ("StreamSpecification", "SSESpecification", "ReplicaUpdates", "LocalSecondaryIndexes")
 _CHANGES = frozenset({
-    "BillingMode", "ProvisionedThroughput", "DeletionProtectionEnabled", "TableClass", "GlobalSecondaryIndexUpdates"
+    "BillingMode", "ProvisionedThroughput", "DeletionProtectionEnabled", "TableClass", "GlobalSecondaryIndexUpdates",
+    "VectorIndexUpdates",
 })
 
 
@@ -28,6 +31,7 @@ async def handle(request: dict, node: Node) -> dict:
     description = dict(table.description)
     current_mode = description["BillingModeSummary"]["BillingMode"]
     billing_mode = request.get("BillingMode", current_mode)
+    check_billing(description, billing_mode)
     if "BillingMode" in request or "ProvisionedThroughput" in request:
         throughput = throughput_of(request, billing_mode, description["ProvisionedThroughput"])
         if billing_mode == current_mode and throughput == description["ProvisionedThroughput"] and (
@@ -52,6 +56,8 @@ async def handle(request: dict, node: Node) -> dict:
     created = None
     if request.get("GlobalSecondaryIndexUpdates"):
         description, created = updated_indexes(description, request, billing_mode)
+    if request.get("VectorIndexUpdates"):
+        description, created = updated_vector_indexes(description, request)
     if "DeletionProtectionEnabled" in request:
         description["DeletionProtectionEnabled"] = request["DeletionProtectionEnabled"]
     if "TableClass" in request:
