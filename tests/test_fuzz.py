@@ -299,6 +299,49 @@ def test_queries_and_scans_with_random_expressions_never_fail_the_server(raw, ta
     assert_dynamodb_answer(raw.call("Scan", {"TableName": table, **options, **scan}))
 
 
+_STATEMENT_TOKENS = [
+    "SELECT", "*", "FROM", '"fuzz_hash"', '"fuzz_range"', '"fuzz_range"."nope"', "fuzz_hash", "WHERE", "pk", "sk",
+    "v", "v.b[0]", '"v"', "=", "<>", "!=", "<", ">=", "AND", "OR", "NOT", "IN", "BETWEEN", "IS", "MISSING", "NULL",
+    "TRUE", "'a'", "''", "1", "-2.5e3", "1e999", "?", "(", ")", "[", "]", "{", "}", "<<", ">>", ",", ".", ":",
+    "'pk':", "INSERT", "INTO", "VALUE", "UPDATE", "SET", "REMOVE", "DELETE", "RETURNING", "ALL", "OLD", "NEW",
+    "MODIFIED", "EXISTS", "begins_with", "contains", "size", "attribute_type", "list_append", "set_add",
+    "set_delete", "ORDER", "BY", "DESC", "AS", ";", "--", "/*", "*/", "'", '"', "+",
+]
+statements = st.one_of(
+    st.lists(st.sampled_from(_STATEMENT_TOKENS), max_size=30).map(" ".join),
+    st.sampled_from([
+        "SELECT * FROM fuzz_hash WHERE pk = ?", "SELECT v.b[0], sk FROM fuzz_range WHERE pk = ? AND sk > ?",
+        "INSERT INTO fuzz_hash VALUE {'pk': ?, 'v': ?}", "UPDATE fuzz_range SET v = ? REMOVE w WHERE pk = ? AND sk = ?",
+        "DELETE FROM fuzz_hash WHERE pk = ? RETURNING ALL OLD *", "SELECT * FROM fuzz_range WHERE v IN [?, ?]",
+        "UPDATE fuzz_hash SET v = set_add(v, ?) WHERE pk = ?", "EXISTS(SELECT * FROM fuzz_hash WHERE pk = ?)",
+        "SELECT * FROM fuzz_range WHERE pk = ? ORDER BY sk DESC", "UPDATE fuzz_hash SET v = list_append(v, ?) WHERE pk = ?",
+    ]),
+    st.text(max_size=60),
+)
+statement_members = {
+    "Parameters": st.lists(attribute_values, min_size=1, max_size=4),
+    "ConsistentRead": st.booleans(),
+    "Limit": st.integers(1, 3),
+    "NextToken": st.text(min_size=1, max_size=40),
+    "ReturnValuesOnConditionCheckFailure": st.sampled_from(["NONE", "ALL_OLD"]),
+}
+
+
+@FUZZ_SETTINGS
+@given(statements, st.fixed_dictionaries({}, optional=statement_members),
+       st.sampled_from(["NONE", "TOTAL", "INDEXES"]))
+def test_random_statements_never_fail_the_server(raw, statement, options, capacity):
+    """Statements reach all three PartiQL operations, in a batch and in a transaction too."""
+    assume(statement)
+    request = {"Statement": statement, "ReturnConsumedCapacity": capacity, **options}
+    assert_dynamodb_answer(raw.call("ExecuteStatement", request))
+    member = {key: value for key, value in options.items() if key in ("Parameters", "ConsistentRead")}
+    batch = [{"Statement": statement, **member}, {"Statement": "SELECT * FROM fuzz_hash WHERE pk = 'a'"}]
+    assert_dynamodb_answer(raw.call("BatchExecuteStatement", {"Statements": batch, "ReturnConsumedCapacity": capacity}))
+    transaction = [{"Statement": statement, **{k: v for k, v in member.items() if k == "Parameters"}}]
+    assert_dynamodb_answer(raw.call("ExecuteTransaction", {"TransactStatements": transaction}))
+
+
 @settings(max_examples=150, deadline=None)
 @given(st.sampled_from(OPERATIONS), any_json)
 def test_arbitrary_json_never_fails_the_server(raw, operation, document):

@@ -119,7 +119,8 @@ def select(statement: Statement, node: Node, query: nodes.Select) -> Selection:
     source = check_plan(read_request, table, plan, scanning=True)
     if index is None and prepared.has_key(key_names) and not query.order_by:
         _, storage_key = validated_key(table, prepared.bound_key(key_names, statement.parameters))
-        stored = node.store.get(table, storage_key) if statement.next_token is None else None
+        # No page follows a read of one item: a NextToken that is valid at all reads nothing more.
+        stored = node.store.get(table, storage_key) if _continuation(statement, source) is None else None
         entries = iter(()) if stored is None else iter(((storage_key, stored),))
         return Selection(read_entries(read_request, source, plan, entries), source, by_key=True)
     partition = _partition(source, prepared, statement.parameters)

@@ -62,19 +62,26 @@ class Rendering:
 
     # ---- conditions ------------------------------------------------------------------------
 
+    def compared(self, operand: nodes.Operand) -> str:
+        """An operand of a condition: a path, a value or ``size(path)``, as DynamoDB's
+        conditions compare them."""
+        if isinstance(operand, nodes.Arithmetic) or (isinstance(operand, nodes.Call) and operand.name != "size"):
+            raise unsupported("arithmetic and update functions in a condition")
+        return self.operand(operand)
+
     def condition(self, condition: nodes.Condition) -> str:
         if isinstance(condition, nodes.Comparison):
-            return f"{self.operand(condition.left)} {condition.operator} {self.operand(condition.right)}"
+            return f"{self.compared(condition.left)} {condition.operator} {self.compared(condition.right)}"
         if isinstance(condition, nodes.Between):
-            low, high = self.operand(condition.low), self.operand(condition.high)
-            return f"{self.operand(condition.subject)} BETWEEN {low} AND {high}"
+            low, high = self.compared(condition.low), self.compared(condition.high)
+            return f"{self.compared(condition.subject)} BETWEEN {low} AND {high}"
         if isinstance(condition, nodes.In):
-            options = ", ".join(self.operand(option) for option in condition.options)
-            return f"{self.operand(condition.subject)} IN ({options})"
+            options = ", ".join(self.compared(option) for option in condition.options)
+            return f"{self.compared(condition.subject)} IN ({options})"
         if isinstance(condition, nodes.Is):
             return self._is(condition)
         if isinstance(condition, nodes.FunctionCondition):
-            return f"{condition.name}({', '.join(self.operand(argument) for argument in condition.arguments)})"
+            return f"{condition.name}({', '.join(self.compared(argument) for argument in condition.arguments)})"
         if isinstance(condition, nodes.And):
             return f"({self.condition(condition.left)}) AND ({self.condition(condition.right)})"
         if isinstance(condition, nodes.Or):
