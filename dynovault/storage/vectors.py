@@ -316,14 +316,15 @@ class Partition:
     def _search_graph(self, query: np.ndarray, k: int, accept: Accept | None) -> list[tuple[float, bytes]] | None:
         """The graph's answer (with the vectors not yet in it searched exactly), or None
         when a filter rejects so many candidates that an exact search is needed."""
+        ungraphed = [row for row in self.ungraphed if accept is None or accept(self.filters[row])]
         want = k
         while True:
             matches = self.graph.search(query, want)
-            candidates = set(int(label) for label in matches.keys) | self.ungraphed
+            graphed = [int(label) for label in matches.keys]
             if accept is not None:
-                candidates = {row for row in candidates if accept(self.filters[row])}
-            if len(candidates) >= k or len(matches.keys) < want:
-                return self._best(sorted(candidates), query, k)
+                graphed = [row for row in graphed if accept(self.filters[row])]
+            if len(graphed) >= k or len(matches.keys) < want:
+                return self._best(sorted({*graphed, *ungraphed}), query, k)
             if want >= len(self) // 4:
                 return None
             want *= 4

@@ -1,0 +1,281 @@
+"""The vector search engine across processes: the HNSW path's recall and scores against
+exact search for each distance function and under filters, a follower's results equal
+its leader's, a restart (kill -9 included) loses no acknowledged vector, TTL deletes
+leave the index, and random writes leave searches equal to an exact search over a model."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dynovault.testing.cluster import Cluster
+from dynovault.testing.processes import ServerProcess
+from tests.conftest import client_for
+from tests.killing import kill_during_writes
+from tests.test_vectors import keys, numbers, search, vector_index
+
+DIMENSIONS = 24
+# Partitions past this many vectors are searched through the HNSW graph.
+EXACT_LIMIT = "64"
+DISTANCES = ("COSINE", "EUCLIDEAN", "DOT_PRODUCT")
+GROUPS = 10
+
+
+def clustered(rng: np.random.Generator, count: int) -> np.ndarray:
+    centres = np.random.default_rng(0).standard_normal((40, DIMENSIONS)).astype(np.float32)
+    vectors = centres[rng.integers(0, 40, count)] + 0.5 * rng.standard_normal((count, DIMENSIONS)).astype(np.float32)
+    return np.round(vectors, 4).astype(np.float32)
+
+
+def exact_scores(distance: str, vectors: np.ndarray, query: np.ndarray) -> np.ndarray:
+    if distance == "EUCLIDEAN":
+        return np.sqrt(np.sum(np.square(vectors - query), axis=1, dtype=np.float32))
+    products = vectors @ query
+    if distance == "DOT_PRODUCT":
+        return products
+    return np.float32(1) - products / (np.linalg.norm(vectors, axis=1) * np.linalg.norm(query))
+
+
+def exact_top(distance: str, vectors: np.ndarray, query: np.ndarray, k: int) -> list[int]:
+    found = exact_scores(distance, vectors, query)
+    return list(np.argsort(-found if distance == "DOT_PRODUCT" else found, kind="stable")[:k])
+
+
+def indexed_table(client, name: str) -> None:
+    schema = [{"AttributeName": "group", "SearchSchemaElementType": "INLINE_FILTER"}]
+    client.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                              {"AttributeName": "group", "AttributeType": "N"}],
+        BillingMode="PAY_PER_REQUEST",
+        VectorIndexes=[vector_index(d.lower(), d, DIMENSIONS, SearchSchema=schema) for d in DISTANCES],
+    )
+
+
+def write_vectors(client, name: str, vectors: np.ndarray, prefix: str = "v") -> None:
+    for start in range(0, len(vectors), 25):
+        client.batch_write_item(RequestItems={name: [
+            {"PutRequest": {"Item": {"pk": {"S": f"{prefix}{i:05}"}, "group": {"N": str(i % GROUPS)},
+                                     "embedding": numbers(vectors[i].tolist())}}}
+            for i in range(start, min(start + 25, len(vectors)))]})
+
+
+@pytest.fixture(scope="module")
+def graph_server(tmp_path_factory):
+    proc = ServerProcess(tmp_path_factory.mktemp("vectors") / "data", ["--vector-exact-limit", EXACT_LIMIT]).start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="module")
+def corpus(graph_server):
+    client = client_for(graph_server.url)
+    vectors = clustered(np.random.default_rng(1), 1500)
+    indexed_table(client, "corpus")
+    write_vectors(client, "corpus", vectors)
+    return client, vectors
+
+
+@pytest.mark.parametrize("distance", DISTANCES)
+def test_hnsw_recall_and_scores_match_exact_search(corpus, distance):
+    client, vectors = corpus
+    queries = clustered(np.random.default_rng(2), 30)
+    hits = 0
+    for query in queries:
+        results = search(client, "corpus", distance.lower(), query.tolist(), 10)
+        found = [int(key[1:]) for key in keys(results)]
+        hits += len(set(found) & set(exact_top(distance, vectors, query, 10)))
+        expected = exact_scores(distance, vectors[found], query)
+        assert np.allclose([r["Score"] for r in results], expected, rtol=1e-4, atol=1e-4)
+    assert hits / (10 * len(queries)) >= 0.95
+
+
+@pytest.mark.parametrize("distance", DISTANCES)
+def test_a_selective_filter_still_fills_top_k_with_the_nearest_that_pass(corpus, distance):
+    client, vectors = corpus
+    in_group = np.arange(len(vectors)) % GROUPS == 3
+    hits = 0
+    for query in clustered(np.random.default_rng(3), 10):
+        results = search(client, "corpus", distance.lower(), query.tolist(), 10, SearchConditionExpression="#g = :g",
+                         ExpressionAttributeNames={"#g": "group"}, ExpressionAttributeValues={":g": {"N": "3"}})
+        assert len(results) == 10 and all(r["Item"]["group"] == {"N": "3"} for r in results)
+        members = np.flatnonzero(in_group)
+        best = {int(members[i]) for i in exact_top(distance, vectors[members], query, 10)}
+        hits += len(best & {int(key[1:]) for key in keys(results)})
+    assert hits / 100 >= 0.95
+
+
+def test_a_restart_after_kill_9_serves_the_same_results(corpus, graph_server):
+    client, vectors = corpus
+    query = vectors[7].tolist()
+    before = search(client, "corpus", "cosine", query, 20)
+    graph_server.kill()
+    graph_server.start()
+    after = search(client_for(graph_server.url), "corpus", "cosine", query, 20)
+    assert keys(after) == keys(before) and after[0]["Item"]["pk"]["S"] == "v00007"
+
+
+def test_no_acknowledged_vector_is_lost_to_kill_9_under_load(tmp_path):
+    server = ServerProcess(tmp_path / "data", ["--vector-exact-limit", EXACT_LIMIT]).start()
+    client = client_for(server.url)
+    client.create_table(TableName="crash", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                        BillingMode="PAY_PER_REQUEST", VectorIndexes=[vector_index("near", "EUCLIDEAN", DIMENSIONS)])
+
+    def write(ddb, worker: int, i: int) -> tuple[str, list[float]]:
+        key = f"w{worker}-{i}"
+        vector = np.random.default_rng(hash(key) % 2**32).standard_normal(DIMENSIONS).round(4).tolist()
+        ddb.put_item(TableName="crash", Item={"pk": {"S": key}, "embedding": numbers(vector)})
+        return key, vector
+
+    acknowledged = kill_during_writes(server, write)
+    server.start()
+    try:
+        client = client_for(server.url)
+        for key, vector in acknowledged:
+            (nearest,) = search(client, "crash", "near", vector, 1)
+            assert nearest["Item"]["pk"]["S"] == key and nearest["Score"] < 1e-3
+    finally:
+        server.stop()
+
+
+def test_a_follower_searches_what_its_leader_does(tmp_path):
+    cluster = Cluster(tmp_path, follower_count=1, leader_args=["--vector-exact-limit", EXACT_LIMIT],
+                      follower_args=["--vector-exact-limit", EXACT_LIMIT]).start()
+    try:
+        leader = client_for(cluster.leader.url)
+        vectors = clustered(np.random.default_rng(4), 300)
+        indexed_table(leader, "shared")
+        write_vectors(leader, "shared", vectors)
+        leader.delete_item(TableName="shared", Key={"pk": {"S": "v00003"}})
+        leader.update_item(TableName="shared", Key={"pk": {"S": "v00004"}}, UpdateExpression="SET embedding = :v",
+                           ExpressionAttributeValues={":v": numbers(vectors[10].tolist())})
+        leader.transact_write_items(TransactItems=[
+            {"Put": {"TableName": "shared", "Item": {"pk": {"S": "t1"}, "group": {"N": "1"},
+                                                       "embedding": numbers(vectors[20].tolist())}}},
+            {"Delete": {"TableName": "shared", "Key": {"pk": {"S": "v00005"}}}}])
+        leader.update_table(TableName="shared", VectorIndexUpdates=[{"Create": vector_index(
+            "late", "EUCLIDEAN", DIMENSIONS, Projection={"ProjectionType": "KEYS_ONLY"})}])
+        deadline = time.monotonic() + 60
+        while leader.describe_table(TableName="shared")["Table"]["VectorIndexes"][-1]["IndexStatus"] != "ACTIVE":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        cluster.wait_caught_up()
+        follower = client_for(cluster.followers[0].url)
+        for index in ("cosine", "euclidean", "dot_product", "late"):
+            for query in (vectors[10], vectors[3], vectors[200]):
+                assert search(follower, "shared", index, query.tolist(), 15) == search(
+                    leader, "shared", index, query.tolist(), 15), index
+        assert "v00003" not in keys(search(follower, "shared", "late", vectors[3].tolist(), 5))
+    finally:
+        cluster.stop()
+
+
+def test_ttl_deletes_leave_the_vector_index(tmp_path):
+    server = ServerProcess(tmp_path / "data", ["--ttl-interval", "0.2"]).start()
+    try:
+        client = client_for(server.url)
+        client.create_table(TableName="expiring", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                            BillingMode="PAY_PER_REQUEST", VectorIndexes=[vector_index("near", "EUCLIDEAN")])
+        client.update_time_to_live(TableName="expiring",
+                                   TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires"})
+        client.put_item(TableName="expiring", Item={"pk": {"S": "gone"}, "expires": {"N": str(int(time.time()) - 5)},
+                                                    "embedding": numbers([1, 0, 0])})
+        client.put_item(TableName="expiring", Item={"pk": {"S": "kept"}, "embedding": numbers([0, 1, 0])})
+        deadline = time.monotonic() + 60
+        while "gone" in keys(search(client, "expiring", "near")):
+            assert time.monotonic() < deadline, "the expired item stayed in the index"
+            time.sleep(0.1)
+        assert keys(search(client, "expiring", "near")) == ["kept"]
+    finally:
+        server.stop()
+
+
+# ---- random writes against a model ----------------------------------------------------------------------
+
+PROPERTY_TABLE = "vector-property"
+SMALL = 3
+_components = st.integers(-3, 3)
+_vectors = st.lists(_components, min_size=SMALL, max_size=SMALL).filter(any)
+_keys = st.sampled_from([f"k{i}" for i in range(8)])
+_operations = st.lists(st.one_of(
+    st.tuples(st.just("put"), _keys, _vectors, st.sampled_from(["a", "b"]), st.integers(0, 3)),
+    st.tuples(st.just("unvector"), _keys),
+    st.tuples(st.just("delete"), _keys),
+), min_size=1, max_size=20)
+
+
+@pytest.fixture(scope="module")
+def property_table(ddb):
+    ddb.create_table(
+        TableName=PROPERTY_TABLE,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                              {"AttributeName": "part", "AttributeType": "S"},
+                              {"AttributeName": "rank", "AttributeType": "N"}],
+        BillingMode="PAY_PER_REQUEST",
+        VectorIndexes=[vector_index(d.lower(), d, SMALL, SearchSchema=[
+            {"AttributeName": "part", "SearchSchemaElementType": "HASH"},
+            {"AttributeName": "rank", "SearchSchemaElementType": "INLINE_FILTER"}]) for d in DISTANCES],
+    )
+    return PROPERTY_TABLE
+
+
+def apply_operations(ddb, model: dict, operations: list) -> None:
+    for operation in operations:
+        key = {"pk": {"S": operation[1]}}
+        if operation[0] == "put":
+            _, name, vector, part, rank = operation
+            model[name] = {"vector": vector, "part": part, "rank": rank}
+            ddb.put_item(TableName=PROPERTY_TABLE, Item={**key, "part": {"S": part}, "rank": {"N": str(rank)},
+                                                        "embedding": numbers(vector)})
+        elif operation[0] == "unvector":
+            ddb.update_item(TableName=PROPERTY_TABLE, Key=key, UpdateExpression="REMOVE embedding")
+            if operation[1] in model:
+                model[operation[1]]["vector"] = None
+        else:
+            ddb.delete_item(TableName=PROPERTY_TABLE, Key=key)
+            model.pop(operation[1], None)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(operations=_operations, query=_vectors, k=st.integers(1, 5), min_rank=st.integers(0, 3))
+def test_searches_after_random_writes_equal_exact_search_over_the_model(ddb, property_table, operations, query,
+                                                                        k, min_rank):
+    model: dict = {}
+    for page in ddb.get_paginator("scan").paginate(TableName=PROPERTY_TABLE):
+        for item in page["Items"]:
+            ddb.delete_item(TableName=PROPERTY_TABLE, Key={"pk": item["pk"]})
+    apply_operations(ddb, model, operations)
+    for distance in DISTANCES:
+        for part in ("a", "b"):
+            results = search(ddb, PROPERTY_TABLE, distance.lower(), query, k,
+                             SearchConditionExpression="part = :p AND #r >= :r", ExpressionAttributeNames={"#r": "rank"},
+                             ExpressionAttributeValues={":p": {"S": part}, ":r": {"N": str(min_rank)}})
+            held = {name: entry for name, entry in model.items()
+                    if entry["vector"] is not None and entry["part"] == part and entry["rank"] >= min_rank}
+            assert_same_top(distance, held, query, k, results)
+
+
+def assert_same_top(distance: str, held: dict, query: list[int], k: int, results: list[dict]) -> None:
+    """The results are a best-k of the model's items: the same scores, and every item
+    strictly better than the k-th among them (ties at the k-th may fall either way)."""
+    names = sorted(held)
+    if not names:
+        assert results == []
+        return
+    vectors = np.array([held[name]["vector"] for name in names], dtype=np.float32)
+    found = exact_scores(distance, vectors, np.array(query, dtype=np.float32))
+    ranks = -found if distance == "DOT_PRODUCT" else found
+    order = np.argsort(ranks, kind="stable")[:k]
+    assert np.allclose([r["Score"] for r in results], found[order], atol=1e-5)
+    returned = set(keys(results))
+    kth = ranks[order[-1]]
+    assert {names[i] for i in range(len(names)) if ranks[i] < kth - 1e-5} <= returned
+    assert returned <= {names[i] for i in range(len(names)) if ranks[i] <= kth + 1e-5}
