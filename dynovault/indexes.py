@@ -16,6 +16,7 @@ from dynovault.errors import (
     invalid,
 )
 from dynovault.storage.indexes import IndexLayout
+from dynovault.values.keys import MAX_HASH_KEY_SIZE, MAX_RANGE_KEY_SIZE
 
 MAX_LOCAL_INDEXES = 5
 MAX_GLOBAL_INDEXES = 20
@@ -331,27 +332,47 @@ def with_index_status(description: dict, name: str, status: str) -> dict:
 
 
 def check_index_keys(layouts: Iterable[IndexLayout], item: dict, by_update: bool = False) -> None:
-    """Refuse an item whose index key attribute has another type than its index declares
-    or is an empty string or binary; an item lacking the attribute is simply not indexed.
-    DynamoDB names the alphabetically first index that refuses it."""
+    """Refuse an item whose index key attribute has another type than its index declares,
+    is an empty string or binary, or is larger than an index key may be; an item lacking
+    the attribute is simply not indexed. DynamoDB names the alphabetically first index
+    that refuses it."""
     for layout in sorted(layouts, key=lambda layout: layout.name):
-        for name, tag in layout.hash_parts + layout.range_parts:
+        limits = [MAX_HASH_KEY_SIZE] * len(layout.hash_parts) + [MAX_RANGE_KEY_SIZE] * len(layout.range_parts)
+        for (name, tag), limit in zip(layout.hash_parts + layout.range_parts, limits):
             value = item.get(name)
-            if value is None:
-                continue
-            actual = next(iter(value))
-            if actual != tag:
-                raise invalid(
-                    f"Type mismatch for Index Key {name} Expected: {tag} Actual: {actual} IndexName: {layout.name}"
-                )
-            if not value[tag]:
-                kind = "string" if tag == "S" else "binary"
-                what = (
-                    "The update expression attempted to update a secondary index key to a value that is not supported"
-                    if by_update
-                    else "A value specified for a secondary index key is not supported"
-                )
-                raise ValidationException(
-                    f"One or more parameter values are not valid. {what}. The AttributeValue for a key attribute "
-                    f"cannot contain an empty {kind} value. IndexName: {layout.name}, IndexKey: {name}"
-                )
+            if value is not None:
+                _check_index_value(layout.name, name, tag, value, limit, by_update)
+
+
+def _check_index_value(index: str, name: str, tag: str, value: dict, limit: int, by_update: bool) -> None:
+    actual = next(iter(value))
+    if actual != tag:
+        raise invalid(f"Type mismatch for Index Key {name} Expected: {tag} Actual: {actual} IndexName: {index}")
+    if not value[tag]:
+        kind = "string" if tag == "S" else "binary"
+        what = (
+            "The update expression attempted to update a secondary index key to a value that is not supported"
+            if by_update
+            else "A value specified for a secondary index key is not supported"
+        )
+        raise ValidationException(
+            f"One or more parameter values are not valid. {what}. The AttributeValue for a key attribute "
+            f"cannot contain an empty {kind} value. IndexName: {index}, IndexKey: {name}"
+        )
+    size = _key_value_size(tag, value[tag])
+    if size > limit:
+        raise invalid(
+            f"Size limit exceeded for Index Key {name} Actual Size: {size} bytes Max Size: {limit} bytes "
+            f"IndexName: {index}"
+        )
+
+
+def _key_value_size(tag: str, text: str) -> int:
+    """The size DynamoDB counts for a key value in canonical form: a string's UTF-8
+    bytes, a binary's decoded bytes (from its base64 length); a number (at most 21
+    bytes) never reaches either limit."""
+    if tag == "S":
+        return len(text.encode())
+    if tag == "B":
+        return len(text) * 3 // 4 - text[-2:].count("=")
+    return 0

@@ -11,16 +11,14 @@ import orjson
 from dynovault.errors import KEY_MISMATCH, ValidationException, empty_key_value, invalid
 from dynovault.indexes import check_index_keys
 from dynovault.storage.engine import Table, stored_value
-from dynovault.vectors import check_vectors
 from dynovault.values.attributes import (
     MAX_ITEM_SIZE,
     Item,
     canonical_item,
     canonical_value,
 )
-
-MAX_HASH_KEY_SIZE = 2048
-MAX_RANGE_KEY_SIZE = 1024
+from dynovault.values.keys import MAX_HASH_KEY_SIZE, MAX_RANGE_KEY_SIZE
+from dynovault.vectors import check_vectors
 
 
 def _check_key_value(name: str, tag: str, size: int, is_hash: bool) -> None:

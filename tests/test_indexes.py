@@ -241,6 +241,36 @@ def test_empty_string_index_key_is_refused(ddb, indexed):
     assert ddb.get_item(TableName=indexed, Key={"pk": {"S": "p0"}, "sk": {"N": "0"}})["Item"]["g"] == {"S": "even"}
 
 
+def test_index_key_larger_than_its_limit_is_refused(ddb, indexed):
+    # DynamoDB's wording, as its clients report it: "Size limit exceeded for Index Key ...".
+    with pytest.raises(ClientError) as caught:
+        ddb.put_item(TableName=indexed, Item={**item_for("p9", 1), "g": {"S": "é" * 1024 + "x"}})
+    assert error_of(caught) == (
+        "ValidationException",
+        "One or more parameter values were invalid: Size limit exceeded for Index Key g Actual Size: 2049 bytes "
+        "Max Size: 2048 bytes IndexName: by_g",
+    )
+    ddb.put_item(TableName=indexed, Item={**item_for("p9", 1), "g": {"S": "é" * 1024}})
+    assert ddb.get_item(TableName=indexed, Key={"pk": {"S": "p9"}, "sk": {"N": "1"}})["Item"]["g"]["S"] == "é" * 1024
+
+
+def test_index_sort_key_larger_than_1024_bytes_is_refused(ddb, table_name):
+    ddb.create_table(
+        TableName=table_name,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                              {"AttributeName": "g", "AttributeType": "S"}, {"AttributeName": "r", "AttributeType": "B"}],
+        BillingMode="PAY_PER_REQUEST",
+        GlobalSecondaryIndexes=[gsi("by_r", "g", "r")],
+    )
+    with pytest.raises(ClientError) as caught:
+        ddb.update_item(TableName=table_name, Key={"pk": {"S": "a"}}, UpdateExpression="SET g = :g, r = :r",
+                        ExpressionAttributeValues={":g": {"S": "g"}, ":r": {"B": b"\x00" * 1025}})
+    assert error_of(caught)[1].endswith("Actual Size: 1025 bytes Max Size: 1024 bytes IndexName: by_r")
+    assert "Item" not in ddb.get_item(TableName=table_name, Key={"pk": {"S": "a"}})
+    ddb.put_item(TableName=table_name, Item={"pk": {"S": "a"}, "g": {"S": "g"}, "r": {"B": b"\x00" * 1024}})
+
+
 # ---- Query with IndexName ---------------------------------------------------------------
 
 

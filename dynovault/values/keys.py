@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+MAX_HASH_KEY_SIZE = 2048
+MAX_RANGE_KEY_SIZE = 1024
+
 
 @dataclass(frozen=True, slots=True)
 class KeySchema:
