@@ -30,13 +30,10 @@ def json_list(items: Iterable[bytes]) -> bytes:
 
 def with_members(body: bytes, **members: object) -> bytes:
     """Append members (skipping None) to a serialized JSON object body."""
-    extra = b"".join(
-        b"," + orjson.dumps(name) + b":" + orjson.dumps(value)
-        for name, value in members.items()
-        if value is not None
-    )
-    if not extra:
+    present = [(name, value) for name, value in members.items() if value is not None]
+    if not present:
         return body
+    extra = b"".join(b"," + orjson.dumps(name) + b":" + orjson.dumps(value) for name, value in present)
     if body == b"{}":
         return b"{" + extra[1:] + b"}"
     return body[:-1] + extra + b"}"

@@ -23,7 +23,7 @@ from dynovault.api.bodies import (
     gzipped,
     request_payload,
 )
-from dynovault.api.cors import add_cors
+from dynovault.api.cors import add_cors, allow_origin
 from dynovault.api.model import validate_request
 from dynovault.api.ops import Handler, load_operations
 from dynovault.errors import (
@@ -96,9 +96,15 @@ def _outcome(request: web.Request, **fields: object) -> dict:
     return {"target": request.headers.get("X-Amz-Target"), "remote": request.remote, **fields}
 
 
-async def _read_body(request: web.Request) -> bytes:
+async def _read_body(request: web.Request, large_bodies: asyncio.Semaphore) -> bytes:
+    """The body as sent; one above ``LARGE_BODY_BYTES`` (or of unknown length) waits for
+    a slot first."""
     try:
-        return await request.read()
+        length = request.content_length
+        if length is not None and length <= LARGE_BODY_BYTES:
+            return await request.read()
+        async with large_bodies:
+            return await request.read()
     except web.HTTPRequestEntityTooLarge:
         raise RequestEntityTooLarge("Request Entity Too Large") from None
     except web.RequestPayloadError as error:
@@ -126,22 +132,22 @@ class Dispatcher:
         except DynamoError as error:
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("refused", extra=_outcome(request, code=error.code, reason=error.message))
-            return error_response(error)
+            return allow_origin(request, error_response(error))
         except Exception:
             log.exception("internal error", extra=_outcome(request))
-            return error_response(InternalServerError("Internal server error"))
+            return allow_origin(request, error_response(InternalServerError("Internal server error")))
         # Checked first: building the record on every request would cost throughput.
         if log.isEnabledFor(logging.DEBUG):
             log.debug("answered", extra=_outcome(request, bytes=len(body)))
         if len(body) >= MIN_COMPRESSED_ANSWER_BYTES and accepts_gzip(request.headers.get("Accept-Encoding")):
-            return _response(gzipped(body), content_encoding="gzip")
-        return _response(body)
+            return allow_origin(request, _response(gzipped(body), content_encoding="gzip"))
+        return allow_origin(request, _response(body))
 
     async def _dispatch(self, request: web.Request) -> bytes:
         """DynamoDB's order of checks: body, JSON, operation, signature, then the model;
         whatever of the signature needs no body is checked before the body is read."""
         checked = None if self.authenticate is None else self.authenticate.check_headers(request)
-        body = await self._body(request)
+        body = await _read_body(request, self._large_bodies)
         payload = request_payload(body, request.headers.get("Content-Encoding"), MAX_REQUEST_BYTES)
         operation, handler = self._handler(request.headers.get("X-Amz-Target", ""))
         if self.authenticate is not None:
@@ -155,13 +161,6 @@ class Dispatcher:
                 raise leader_error(result)
             return result.body
         return result if isinstance(result, bytes) else orjson.dumps(result)
-
-    async def _body(self, request: web.Request) -> bytes:
-        length = request.content_length
-        if length is not None and length <= LARGE_BODY_BYTES:
-            return await _read_body(request)
-        async with self._large_bodies:
-            return await _read_body(request)
 
     def _handler(self, target: str) -> tuple[str, Handler]:
         operation = target.removeprefix(TARGET_PREFIX)
@@ -195,7 +194,7 @@ async def health(request: web.Request) -> web.Response:
 
 async def endpoint_health(request: web.Request) -> web.Response:
     """DynamoDB's answer to ``GET /``, which load balancers and SDK health checks probe."""
-    return web.Response(text=f"healthy: dynamodb.{request.app[NODE_KEY].region}.amazonaws.com")
+    return allow_origin(request, web.Response(text=f"healthy: dynamodb.{request.app[NODE_KEY].region}.amazonaws.com"))
 
 
 def build_app(node: Node, authenticate: Authenticator | None = None, guard: Guard = run_here) -> web.Application:
