@@ -17,6 +17,8 @@ from dynovault.api.server import Authenticator, build_app
 from dynovault.expiry import ExpiryDeleter
 from dynovault.features.http import add_routes as add_feature_routes
 from dynovault.backups.continuous import SnapshotScheduler
+from dynovault.backups.exports import fail_unfinished
+from dynovault.backups.imports import fail_unfinished_imports
 from dynovault.backups.ondemand import discard_unfinished
 from dynovault.backups.restore import drop_unfinished_fills
 from dynovault.node import Archives, Node
@@ -52,6 +54,8 @@ def serving_app(settings: NodeSettings) -> web.Application:
     store = Store(settings.data_dir, sync=settings.fsync, vector_exact_limit=settings.vector_exact_limit)
     node = Node(store, region=settings.region, address=settings.address, archives=settings.archives)
     discard_unfinished(node)
+    fail_unfinished(node)
+    fail_unfinished_imports(node)
     replicator = Replicator(node, settings.replication)
     app = build_app(node, settings.authenticate, replicator.guard)
     replication.install(app, replicator)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from typing import Any
 
 from dynovault.errors import (
@@ -62,6 +63,7 @@ def new_table_description(node: Node, definition: dict) -> dict:
     created = time.time()
     description = {
         "TableName": name,
+        "TableId": str(uuid.uuid4()),
         "AttributeDefinitions": definition["AttributeDefinitions"],
         "KeySchema": definition["KeySchema"],
         "CreationDateTime": created,

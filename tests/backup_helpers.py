@@ -3,6 +3,7 @@ every attribute type, waiting for background work, reading whole tables."""
 
 from __future__ import annotations
 
+import base64
 import time
 from decimal import Decimal
 
@@ -107,3 +108,21 @@ def wait_backup_available(ddb, arn: str) -> dict:
         return description if description["BackupDetails"]["BackupStatus"] == "AVAILABLE" else None
 
     return wait_for(available, f"backup {arn} AVAILABLE")
+
+
+def from_wire(item: dict) -> dict:
+    """An item as DynamoDB JSON writes it (binaries in base64) as boto3 returns it."""
+    return {name: _from_wire_value(value) for name, value in item.items()}
+
+
+def _from_wire_value(value: dict) -> dict:
+    (tag, inner), = value.items()
+    if tag == "B":
+        return {"B": base64.b64decode(inner)}
+    if tag == "BS":
+        return {"BS": [base64.b64decode(member) for member in inner]}
+    if tag == "M":
+        return {"M": from_wire(inner)}
+    if tag == "L":
+        return {"L": [_from_wire_value(member) for member in inner]}
+    return value

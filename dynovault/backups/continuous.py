@@ -36,7 +36,7 @@ from dynovault.errors import (
 from dynovault.node import Node
 from dynovault.storage.engine import Table
 from dynovault.storage.recovery import PITR_MEMBER, keeps_history
-from dynovault.storage.replog import RecordKind
+from dynovault.storage.replog import LogRecord, RecordKind
 from dynovault.storage.snapshots import SnapshotReader, checkpoint_table
 from dynovault.tables import describe
 
@@ -103,7 +103,8 @@ def update(node: Node, name_or_arn: str, specification: dict) -> dict:
             take_snapshot(node, table)
     else:
         if "RecoveryPeriodInDays" in specification:
-            raise ValidationException("RecoveryPeriodInDays can only be specified when PointInTimeRecoveryEnabled is true")
+            raise ValidationException(
+                "RecoveryPeriodInDays can only be specified when PointInTimeRecoveryEnabled is true")
         table = node.store.put_table({**table.description, PITR_MEMBER: {"PointInTimeRecoveryStatus": "DISABLED"}})
         shutil.rmtree(_snapshot_dir(node, table.description["TableId"]), ignore_errors=True)
     return describe_recovery(node, table)
@@ -221,6 +222,86 @@ class SnapshotScheduler:
             await asyncio.sleep(min(self.interval, 10.0))
 
 
+# ---- a table as of a point in time ------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PointInTime:
+    """A recoverable table as of ``when``: the newest snapshot taken by then, already
+    open (so trimming cannot take it away), and the table's history after it."""
+
+    source: Table
+    base: Snapshot
+    reader: SnapshotReader
+    when: float
+
+    @property
+    def when_us(self) -> int:
+        return int(self.when * 1e6)
+
+
+def point_in_time(node: Node, source: Table, when: float) -> PointInTime:
+    """``source`` as of ``when``, which must lie in its restorable window."""
+    base = max(s for s in snapshots(node, source.description["TableId"]) if s.taken_at <= when)
+    return PointInTime(source, base, SnapshotReader(base.path), when)
+
+
+def checked_time(node: Node, source: Table, when: float | None, refused: type[Exception], what: str) -> float:
+    """``when`` (None: the latest restorable time), or ``refused`` when recovery cannot
+    reach it."""
+    if recovery_days(source.description) is None:
+        raise PointInTimeRecoveryUnavailableException(
+            f"Point in time recovery is not enabled for table '{source.name}'")
+    window = restorable_window(node, source)
+    if window is None:
+        raise refused("The table has no restorable time yet: its first snapshot is being taken")
+    when = window[1] if when is None else when
+    if not window[0] <= when <= window[1]:
+        raise refused(f"{what} must be between EarliestRestorableDateTime and LatestRestorableDateTime")
+    return when
+
+
+async def history_after(point: PointInTime, node: Node) -> AsyncIterator[list[tuple[int, LogRecord]]]:
+    """The source's changes after the base snapshot, a chunk at a time, not trimmed while
+    they are read; raises if the source is deleted meanwhile."""
+    table_id = point.source.description["TableId"]
+    after_lsn = point.base.lsn
+    _READING[table_id] += 1
+    try:
+        while True:
+            if node.store.tables.get(point.source.name) is not point.source:
+                raise RuntimeError(f"table {point.source.name} was deleted while being read")
+            records = node.store.history(point.source, after_lsn, HISTORY_CHUNK)
+            if not records:
+                return
+            yield records
+            after_lsn = records[-1][0]
+            await asyncio.sleep(0)
+    finally:
+        _READING[table_id] -= 1
+
+
+def item_value(record: LogRecord) -> bytes | None:
+    """The stored item a change left (None: it deleted the item)."""
+    return record.value if record.kind is RecordKind.PUT_ITEM else None
+
+
+async def items_at(node: Node, point: PointInTime) -> AsyncIterator[Chunk]:
+    """Every item of the source as of the point: the snapshot's that did not change
+    since, then the changed ones that exist."""
+    changes: dict[bytes, bytes | None] = {}
+    with point.reader:
+        async for records in history_after(point, node):
+            for _, record in records:
+                if record.commit_time_us <= point.when_us:
+                    changes[record.key] = item_value(record)
+        async for chunk in snapshot_chunks(point.reader):
+            yield [(key, value) for key, value in chunk if key not in changes]
+    changed = [(key, value) for key, value in changes.items() if value is not None]
+    for start in range(0, len(changed), HISTORY_CHUNK):
+        yield changed[start : start + HISTORY_CHUNK]
+
+
 # ---- RestoreTableToPointInTime -----------------------------------------------------------
 
 
@@ -228,69 +309,16 @@ def restore_to_point_in_time(node: Node, request: dict) -> dict:
     """Create the target table (CREATING) and fill it with the source as of the restore
     time in the background; answer the new table's description."""
     source = jobs.source_table(node, request.get("SourceTableArn") or request.get("SourceTableName") or "")
-    if recovery_days(source.description) is None:
-        raise PointInTimeRecoveryUnavailableException(f"Point in time recovery is not enabled for table '{source.name}'")
-    when = _restore_time(node, source, request)
-    base = max(s for s in snapshots(node, source.description["TableId"]) if s.taken_at <= when)
-    summary = {"SourceTableArn": node.table_arn(source.name)}
-    description = restored_description(node, source.description, request, summary, when)
-    reader = SnapshotReader(base.path)
-    table = node.store.put_table(description)
-    jobs.start("restore", table.name, _restore(node, description, source, base, when, reader))
-    return describe(node, table)
-
-
-def _restore_time(node: Node, source: Table, request: dict) -> float:
     latest = request.get("UseLatestRestorableTime")
     if latest and "RestoreDateTime" in request:
         raise ValidationException("Only one of RestoreDateTime or UseLatestRestorableTime can be specified")
     if not latest and "RestoreDateTime" not in request:
         raise ValidationException("Either RestoreDateTime or UseLatestRestorableTime must be specified")
-    window = restorable_window(node, source)
-    if window is None:
-        raise InvalidRestoreTimeException("The table has no restorable time yet: its first snapshot is being taken")
-    when = window[1] if latest else float(request["RestoreDateTime"])
-    if not window[0] <= when <= window[1]:
-        raise InvalidRestoreTimeException(
-            "RestoreDateTime must be between EarliestRestorableDateTime and LatestRestorableDateTime"
-        )
-    return when
-
-
-async def _restore(node: Node, description: dict, source: Table, base: Snapshot, when: float,
-                   reader: SnapshotReader) -> None:
-    table_id = source.description["TableId"]
-    _READING[table_id] += 1
-    try:
-        changes = await _changes(node, source, base.lsn, int(when * 1e6))
-    finally:
-        _READING[table_id] -= 1
-    with reader:
-        await fill_table(node, description, _merged(snapshot_chunks(reader), changes), "restore")
-
-
-async def _changes(node: Node, source: Table, after_lsn: int, through_us: int) -> dict[bytes, bytes | None]:
-    """Each key's last value (None: deleted) among the source's changes after
-    ``after_lsn`` committed at or before ``through_us``."""
-    changes: dict[bytes, bytes | None] = {}
-    while True:
-        if node.store.tables.get(source.name) is not source:
-            raise RuntimeError(f"table {source.name} was deleted while being restored")
-        records = node.store.history(source, after_lsn, HISTORY_CHUNK)
-        if not records:
-            return changes
-        for lsn, record in records:
-            if record.commit_time_us <= through_us:
-                changes[record.key] = record.value if record.kind is RecordKind.PUT_ITEM else None
-            after_lsn = lsn
-        await asyncio.sleep(0)
-
-
-async def _merged(base: AsyncIterator[Chunk], changes: dict[bytes, bytes | None]) -> AsyncIterator[Chunk]:
-    """The snapshot's items that did not change, then the changed items that exist."""
-    async for chunk in base:
-        yield [(key, value) for key, value in chunk if key not in changes]
-    changed = [(key, value) for key, value in changes.items() if value is not None]
-    for start in range(0, len(changed), HISTORY_CHUNK):
-        yield changed[start : start + HISTORY_CHUNK]
-
+    requested = None if latest else float(request["RestoreDateTime"])
+    when = checked_time(node, source, requested, InvalidRestoreTimeException, "RestoreDateTime")
+    summary = {"SourceTableArn": node.table_arn(source.name)}
+    description = restored_description(node, source.description, request, summary, when)
+    point = point_in_time(node, source, when)
+    table = node.store.put_table(description)
+    jobs.start("restore", table.name, fill_table(node, description, items_at(node, point), "restore"))
+    return describe(node, table)

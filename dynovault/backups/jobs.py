@@ -8,7 +8,7 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 
 import orjson
@@ -90,3 +90,29 @@ def source_table(node: Node, name_or_arn: str) -> Table:
     if table is None:
         raise TableNotFoundException(f"Table not found: {table_name(name_or_arn)}")
     return table
+
+
+def record_path(directory: Path, arn: str, marker: str) -> Path | None:
+    """Where the record of the job an ARN names (``.../<marker>/<id>``) is kept, or None
+    when the ARN names none."""
+    job_id = arn.rsplit(marker, 1)[-1]
+    if marker not in arn or not job_id.replace("-", "").isalnum():
+        return None
+    return directory / f"{job_id}.json"
+
+
+def read_records(directory: Path) -> list[dict]:
+    """Every job record in ``directory``, oldest first (job ids start with their time)."""
+    found = [read_record(path) for path in sorted(directory.glob("*.json"))] if directory.is_dir() else []
+    return [record for record in found if record is not None]
+
+
+def fail_interrupted(directory: Path, status: Callable[[dict], dict], member: str, code: str, what: str) -> None:
+    """Mark the jobs a killed process left running FAILED: ``status(record)`` is the part
+    of a record holding its ``member`` status."""
+    for path in sorted(directory.glob("*.json")) if directory.is_dir() else ():
+        record = read_record(path)
+        if record is not None and status(record)[member] == "IN_PROGRESS":
+            status(record).update({member: "FAILED", "FailureCode": code,
+                                   "FailureMessage": f"The node stopped before the {what} completed"})
+            write_record(path, record)

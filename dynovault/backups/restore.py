@@ -17,7 +17,7 @@ from dynovault.errors import TableAlreadyExistsException
 from dynovault.indexes import GLOBAL, LOCAL, key_names
 from dynovault.node import Node
 from dynovault.storage.engine import ItemChange
-from dynovault.tables import is_being_filled, new_table_description
+from dynovault.tables import FILLING_MEMBER, is_being_filled, new_table_description
 
 # Items per commit while filling a table.
 FILL_CHUNK_ITEMS = 500
@@ -93,7 +93,7 @@ def _with_index_throughput(index: dict, billing_mode: str, table_throughput: dic
 def _capacity(throughput: dict | None) -> dict | None:
     if not throughput or not throughput.get("ReadCapacityUnits"):
         return None
-    return {"ReadCapacityUnits": throughput["ReadCapacityUnits"], "WriteCapacityUnits": throughput["WriteCapacityUnits"]}
+    return {key: throughput[key] for key in ("ReadCapacityUnits", "WriteCapacityUnits")}
 
 
 async def fill_table(node: Node, description: dict, chunks: AsyncIterator[Chunk], job: str) -> int:
@@ -131,10 +131,10 @@ async def _fill(node: Node, description: dict, chunks: AsyncIterator[Chunk], job
 
 def finished(description: dict) -> dict:
     """A filled table's description: no longer CREATING."""
-    summary = description.get("RestoreSummary")
-    if summary is None:
-        return description
-    return {**description, "RestoreSummary": {**summary, "RestoreInProgress": False}}
+    done = {key: value for key, value in description.items() if key != FILLING_MEMBER}
+    if "RestoreSummary" in done:
+        done["RestoreSummary"] = {**done["RestoreSummary"], "RestoreInProgress": False}
+    return done
 
 
 def drop_unfinished_fills(node: Node) -> None:
