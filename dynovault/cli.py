@@ -17,6 +17,7 @@ from dynovault.app import NodeSettings, serving_app
 from dynovault.backups import cli as backups_cli
 from dynovault.features import cli as features_cli
 from dynovault.replication import cli as replication_cli
+from dynovault.replication.identity import RoleConflict
 from dynovault.storage.vectors import DEFAULT_EXACT_LIMIT
 
 
@@ -72,22 +73,11 @@ def serve_command(args: argparse.Namespace) -> int:
             file=sys.stderr,
             flush=True,
         )
-    app = serving_app(
-        NodeSettings(
-            data_dir=args.data_dir,
-            fsync=args.fsync,
-            region=args.region,
-            address=f"{args.host}:{args.port}",
-            features=features_cli.definitions_path(args),
-            replication=replication_cli.config_from(args),
-            authenticate=authenticator_for(args.credentials_file, frozenset({args.region, *args.allowed_regions})),
-            open_metrics=args.open_metrics,
-            ttl_interval=args.ttl_interval,
-            archives=backups_cli.archives_from(args),
-            pitr_snapshot_interval=args.pitr_snapshot_interval,
-            vector_exact_limit=args.vector_exact_limit,
-        )
-    )
+    try:
+        app = serving_app(_node_settings(args))
+    except RoleConflict as conflict:
+        print(f"dynovault serve: {args.data_dir}: {conflict}", file=sys.stderr, flush=True)
+        return 2
     scheme = "https" if ssl_context else "http"
     print(
         f"dynovault listening on {scheme}://{args.host}:{args.port} (data: {args.data_dir})",
@@ -101,6 +91,23 @@ def serve_command(args: argparse.Namespace) -> int:
     web.run_app(app, host=args.host, port=args.port, print=None, access_log=None, ssl_context=ssl_context,
                 loop=uvloop.new_event_loop())
     return 0
+
+
+def _node_settings(args: argparse.Namespace) -> NodeSettings:
+    return NodeSettings(
+        data_dir=args.data_dir,
+        fsync=args.fsync,
+        region=args.region,
+        address=f"{args.host}:{args.port}",
+        features=features_cli.definitions_path(args),
+        replication=replication_cli.config_from(args),
+        authenticate=authenticator_for(args.credentials_file, frozenset({args.region, *args.allowed_regions})),
+        open_metrics=args.open_metrics,
+        ttl_interval=args.ttl_interval,
+        archives=backups_cli.archives_from(args),
+        pitr_snapshot_interval=args.pitr_snapshot_interval,
+        vector_exact_limit=args.vector_exact_limit,
+    )
 
 
 def _positive_seconds(text: str) -> float:

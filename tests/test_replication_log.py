@@ -31,15 +31,20 @@ def _leader(tmp_path, puts: int = 0) -> Store:
     return store
 
 
-def test_a_history_contains_only_what_its_epochs_kept():
+def test_a_history_holds_only_what_its_epochs_kept():
     history = History("c", ((1, 1), (2, 101), (3, 151)))
-    assert history.contains("c", 1, 100)
-    assert not history.contains("c", 1, 101)  # wrote past the point where epoch 2 took over
-    assert history.contains("c", 2, 150)
-    assert history.contains("c", 3, 10_000)
-    assert not history.contains("other", 3, 10)
-    assert not history.contains("c", 4, 10)
+    assert history.holds(History("c", ((1, 1),)), 100)
+    assert not history.holds(History("c", ((1, 1),)), 101)  # wrote past the point where epoch 2 took over
+    assert history.holds(History("c", ((1, 1), (2, 101))), 150)
+    assert history.holds(History("c", ((1, 1), (2, 101), (3, 151))), 10_000)
+    assert not history.holds(History("other", ((1, 1), (2, 101), (3, 151))), 10)
+    assert not history.holds(History("c", ((1, 1), (2, 101), (4, 151))), 160)
+    # The same epoch number begun at another LSN is another lineage.
+    assert not history.holds(History("c", ((1, 1), (2, 90))), 95)
+    # Epochs adopted but not yet written in do not count.
+    assert history.holds(History("c", ((1, 1), (2, 101), (9, 120))), 110)
     assert history.promoted(200).epochs[-1] == (4, 200)
+    assert history.promoted(200, epoch=17).epochs[-1] == (17, 200)
 
 
 def test_follower_store_applies_a_leader_log_with_the_same_lsns_and_statistics(tmp_path):

@@ -20,8 +20,11 @@ from dynovault.signing import PeerCredentials, first_credentials, load_credentia
 
 def add_serve_options(serve: argparse.ArgumentParser) -> None:
     group = serve.add_argument_group("replication")
-    group.add_argument("--role", choices=[r.value for r in Role], default=Role.LEADER.value,
-                       help="leader (default; also a standalone server) or follower")
+    group.add_argument("--role", choices=[r.value for r in Role],
+                       help="leader or follower (default: the role the data directory had; a new one leads)")
+    group.add_argument("--force-role", action="store_true",
+                       help="start with a --role other than the data directory's (a follower's data started as "
+                            "leader refuses writes until promoted)")
     group.add_argument("--leader", metavar="URL", help="the leader's URL, for --role follower")
     group.add_argument("--sync-replicas", type=int, default=0, metavar="K",
                        help="answer a write only after K followers applied it (default 0: asynchronous)")
@@ -44,10 +47,9 @@ def add_serve_options(serve: argparse.ArgumentParser) -> None:
 
 
 def config_from(args: argparse.Namespace) -> ReplicationConfig:
-    if args.role == Role.FOLLOWER.value and not args.leader:
-        raise SystemExit("dynovault serve: --role follower needs --leader URL")
     return ReplicationConfig(
-        role=Role(args.role),
+        role=Role(args.role) if args.role else None,
+        force_role=args.force_role,
         leader_url=args.leader,
         node_name=f"{_reachable_host(args.host)}:{args.port}",
         sync_replicas=args.sync_replicas,

@@ -21,9 +21,12 @@ class ReplicationConfig:
     URL is where a follower streams from and forwards writes to. ``credentials`` sign this
     node's requests to its leader (None when the server verifies no signatures);
     ``scratch_dir`` holds checkpoints in transit and must be on the data's volume;
-    ``client_ssl`` verifies the leader's certificate when the cluster speaks TLS."""
+    ``client_ssl`` verifies the leader's certificate when the cluster speaks TLS;
+    ``force_role`` lets ``role`` differ from the one the data directory had."""
 
-    role: Role = Role.LEADER
+    # None: the role the data directory had (a new one leads).
+    role: Role | None = None
+    force_role: bool = False
     leader_url: str | None = None
     node_name: str = "node"
     sync_replicas: int = 0
@@ -40,8 +43,6 @@ class ReplicationConfig:
     client_ssl: ssl.SSLContext | None = None
 
     def __post_init__(self) -> None:
-        self.role = Role(self.role)
-        if self.role is Role.FOLLOWER and not self.leader_url:
-            raise ValueError("a follower needs the leader's URL (--leader)")
+        self.role = None if self.role is None else Role(self.role)
         if self.leader_url:
             self.leader_url = self.leader_url.rstrip("/")

@@ -16,7 +16,7 @@ import aiohttp
 import orjson
 from aiohttp import WSMsgType
 
-from dynovault.replication import checkpoint
+from dynovault.replication import checkpoint, discarded, lineage
 from dynovault.replication import history as history_store
 from dynovault.replication.history import History
 from dynovault.replication.lag_metrics import (
@@ -122,6 +122,8 @@ class Follower:
             "cluster": known.cluster if known else None,
             "epoch": known.epoch if known else 0,
             "lsn": store.last_lsn,
+            "history": known.to_json() if known else None,
+            "tail": lineage.tail_of(store),
         }
         url = self.leader_url + STREAM_PATH
         signed = self._signed("GET", url)
@@ -137,6 +139,8 @@ class Follower:
                 raise ConnectionError(f"leader refused: {str(answer.get('reason'))[:500]}")
             leader_history = History.from_json(answer["history"])
             _check_continuable(known, leader_history, store.last_lsn)
+            if store.last_lsn and answer.get("tail") is not None and answer["tail"] != hello["tail"]:
+                raise BootstrapRequired()
             self._adopt_history(leader_history)
             self.leader_lsn = lsn_field(answer)
             last = store.log_record(store.last_lsn)
@@ -185,7 +189,11 @@ class Follower:
         log.warning("bootstrapping from the leader's checkpoint", extra={"leader": self.leader_url})
         try:
             downloaded = await self._download_checkpoint(target)
-            _check_replaceable(history_store.load(store), downloaded)
+            known = history_store.load(store)
+            _check_replaceable(known, downloaded)
+            given_up = await asyncio.to_thread(lineage.records_not_in, store, known, target, downloaded)
+            discarded.carry_over(store.path, target)
+            discarded.keep(target, given_up, shown_under=store.path, leader_url=self.leader_url)
             self._replace_store(target)
             BOOTSTRAPS.inc()
         finally:
@@ -242,7 +250,7 @@ def _check_continuable(known: History | None, leader_history: History, last_lsn:
         return
     if leader_history.epoch < known.epoch:
         raise ConnectionError(f"leader's epoch {leader_history.epoch} is older than ours ({known.epoch})")
-    if not leader_history.contains(known.cluster, known.epoch, last_lsn):
+    if not leader_history.holds(known, last_lsn):
         raise BootstrapRequired()
 
 

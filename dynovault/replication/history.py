@@ -1,10 +1,10 @@
 """A replicated log's lineage: which cluster it belongs to and where each epoch began.
 
 Every promotion starts a new epoch at the next LSN. A node that reconnects tells its
-leader its cluster, epoch and last LSN; if that epoch ended earlier in the leader's
-history than the node's last LSN, the node holds records the cluster never kept (it
-followed a leader that was replaced) and must re-bootstrap rather than continue. A node
-that knows a newer epoch than a leader refuses it: an old leader cannot feed anyone.
+leader its history and last LSN; unless its epochs began where the leader's did and its
+last epoch had not ended before its last LSN, the node holds records the cluster never
+kept (it followed a leader that was replaced) and must re-bootstrap rather than continue.
+A node that knows a newer epoch than a leader refuses it: an old leader cannot feed anyone.
 """
 
 from __future__ import annotations
@@ -31,27 +31,31 @@ class History:
         return self.epochs[-1][0]
 
     @classmethod
-    def new(cls, next_lsn: int) -> History:
-        return cls(str(uuid.uuid4()), ((1, next_lsn),))
+    def new(cls, next_lsn: int, epoch: int = 1) -> History:
+        return cls(str(uuid.uuid4()), ((epoch, next_lsn),))
 
-    def promoted(self, next_lsn: int) -> History:
-        """The history of a node that becomes leader and writes its next record at ``next_lsn``."""
-        return History(self.cluster, (*self.epochs, (self.epoch + 1, next_lsn)))
+    def promoted(self, next_lsn: int, epoch: int | None = None) -> History:
+        """The history of a node that becomes leader and writes its next record at
+        ``next_lsn``, under ``epoch`` (a coordinator's) or the next epoch number."""
+        return History(self.cluster, (*self.epochs, (epoch or self.epoch + 1, next_lsn)))
 
-    def last_lsn_of(self, epoch: int) -> int | None:
-        """The last LSN written under ``epoch`` (None while it is the current epoch)."""
-        for (number, _), (_, next_first) in zip(self.epochs, self.epochs[1:]):
-            if number == epoch:
-                return next_first - 1
-        return None
+    def epoch_of(self, lsn: int) -> int:
+        """The epoch that wrote ``lsn`` in this lineage (0 before the first)."""
+        return max((number for number, first in self.epochs if first <= lsn), default=0)
 
-    def contains(self, cluster: str | None, epoch: int, last_lsn: int) -> bool:
-        """Whether a node of ``cluster`` at ``epoch`` whose log ends at ``last_lsn`` holds
-        only records that are also in this history."""
-        if cluster != self.cluster or epoch not in {number for number, _ in self.epochs}:
+    def holds(self, other: History, last_lsn: int) -> bool:
+        """Whether a log of ``other``'s lineage ending at ``last_lsn`` is, epoch by epoch,
+        a prefix of this lineage: every epoch it wrote in began at the same LSN here, and
+        the last of them had not ended here before ``last_lsn``. (Within an epoch, two
+        lineages may still differ record by record: see ``lineage``.)"""
+        if other.cluster != self.cluster:
             return False
-        end = self.last_lsn_of(epoch)
-        return end is None or last_lsn <= end
+        written = [pair for pair in other.epochs if pair[1] <= last_lsn]
+        if not written:
+            return True
+        if tuple(written) != self.epochs[: len(written)]:
+            return False
+        return len(written) == len(self.epochs) or last_lsn < self.epochs[len(written)][1]
 
     def to_json(self) -> dict:
         return {"cluster": self.cluster, "epochs": [list(pair) for pair in self.epochs]}

@@ -48,6 +48,11 @@ BYTES_APPLIED = Counter(
 BOOTSTRAPS = Counter(
     "dynovault_replication_bootstraps", "Follower: checkpoints fetched from the leader", registry=REGISTRY
 )
+DISCARDED_RECORDS = Counter(
+    "dynovault_replication_discarded_records",
+    "Records a re-bootstrap gave up because this node's log forked (kept under discarded-records/)",
+    registry=REGISTRY,
+)
 TRIMMED_RECORDS = Counter(
     "dynovault_replication_log_trimmed_records", "Log records dropped by retention", registry=REGISTRY
 )

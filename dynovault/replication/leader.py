@@ -20,7 +20,7 @@ from pathlib import Path
 from aiohttp import WSMsgType, web
 
 from dynovault.errors import ServiceUnavailable
-from dynovault.replication import checkpoint
+from dynovault.replication import checkpoint, lineage
 from dynovault.replication.history import History
 from dynovault.replication.lag_metrics import ACK_LAG, SYNC_TIMEOUTS, SYNC_WAIT
 from dynovault.replication.protocol import (
@@ -33,7 +33,7 @@ from dynovault.replication.protocol import (
 )
 from dynovault.signing import PEER_KEY_ID, PEER_PROOF
 from dynovault.storage.engine import Store, now_us
-from dynovault.storage.replog import LogRecord
+from dynovault.storage.replog import LogRecord, lsn_key
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ class Leader:
     because a node's store is replaced when it re-bootstraps."""
 
     def __init__(self, store: Callable[[], Store], history: Callable[[], History | None],
-                 on_newer_epoch: Callable[[int], None], sync_replicas: int, sync_timeout: float,
+                 on_newer_epoch: Callable[[int], None], fenced: Callable[[], str | None], sync_replicas: int, sync_timeout: float,
                  scratch_dir: Path | None, checkpoints_at_once: int, checkpoint_write_timeout: float) -> None:
         self._store = store
         self.scratch_dir = scratch_dir
@@ -100,6 +100,7 @@ class Leader:
         self.checkpoint_write_timeout = checkpoint_write_timeout
         self._history = history
         self._on_newer_epoch = on_newer_epoch
+        self._fenced = fenced
         self.sync_replicas = sync_replicas
         self.sync_timeout = sync_timeout
         self.links: dict[str, FollowerLink] = {}
@@ -182,19 +183,24 @@ class Leader:
         store, history = self._store(), self._history()
         if not self.active or history is None:
             return {"type": "refused", "reason": "this node is not a leader"}
+        if self._fenced() is not None:
+            return {"type": "refused", "reason": f"this node no longer leads: {self._fenced()}"}
         holder = self.links.get(hello["name"])
         if holder is not None and holder.key_id != key_id:
             return {"type": "refused", "reason": f"follower name {hello['name']!r} is connected under another key"}
         if hello.get("cluster") == history.cluster and hello["epoch"] > history.epoch:
             self._on_newer_epoch(hello["epoch"])
             return {"type": "refused", "reason": f"this leader's epoch {history.epoch} is older than {hello['epoch']}"}
-        lsn = hello["lsn"]
+        lsn, theirs = hello["lsn"], hello["history"]
         fresh = lsn == 0 and store.last_lsn > 0
         fell_behind = lsn + 1 < store.oldest_lsn
-        diverged = lsn > store.last_lsn or (lsn > 0 and not history.contains(hello.get("cluster"), hello["epoch"], lsn))
+        diverged = lsn > store.last_lsn or lsn > 0 and (
+            theirs is None or not history.holds(theirs, lsn) or not lineage.same_record(store, lsn, hello["tail"])
+        )
         if fresh or fell_behind or diverged:
             return {"type": "bootstrap"}
-        return {"type": "stream", "history": history.to_json(), "lsn": store.last_lsn}
+        tail = lineage.fingerprint(store.replog.get(lsn_key(lsn))) if lsn else None
+        return {"type": "stream", "history": history.to_json(), "lsn": store.last_lsn, "tail": tail}
 
     async def _send_or_close(self, link: FollowerLink) -> None:
         """Ship records until cancelled; a failure closes the connection, so the follower

@@ -2,9 +2,11 @@
 
 Text messages are JSON objects with a ``type``:
 
-- follower → leader ``hello``: ``name``, ``cluster``, ``epoch``, ``lsn`` (its last applied LSN);
+- follower → leader ``hello``: ``name``, ``cluster``, ``epoch``, ``lsn`` (its last applied LSN),
+  its ``history`` and ``tail``, the fingerprint of its record at ``lsn``;
 - leader → follower ``stream`` (records follow from ``lsn + 1``; carries the leader's
-  ``history``), ``bootstrap`` (fetch a checkpoint first) or ``refused`` (with ``reason``);
+  ``history`` and ``tail``, its own record's fingerprint at the follower's LSN),
+  ``bootstrap`` (fetch a checkpoint first) or ``refused`` (with ``reason``);
 - leader → follower ``heartbeat``: the leader's ``lsn``, so an idle follower knows it is current;
 - follower → leader ``ack``: ``lsn``, the last LSN it applied.
 
@@ -21,6 +23,7 @@ import struct
 
 import orjson
 
+from dynovault.replication.history import History
 from dynovault.storage.replog import LogRecord
 
 STREAM_PATH = "/replication/stream"
@@ -74,7 +77,24 @@ def parse_hello(message: dict) -> dict:
         raise ProtocolError("'cluster' must be a string or null")
     if type(epoch) is not int or epoch < 0:
         raise ProtocolError("'epoch' must be a non-negative integer")
-    return {"type": "hello", "name": name, "cluster": cluster, "epoch": epoch, "lsn": lsn_field(message)}
+    tail = message.get("tail")
+    if tail is not None and (not isinstance(tail, str) or len(tail) > NAME_MAX):
+        raise ProtocolError("'tail' must be a short string or null")
+    return {"type": "hello", "name": name, "cluster": cluster, "epoch": epoch, "lsn": lsn_field(message),
+            "history": parse_history(message.get("history")), "tail": tail}
+
+
+def parse_history(data: object) -> History | None:
+    """A peer's history, or None when it sent none."""
+    if data is None:
+        return None
+    try:
+        history = History.from_json(data)
+    except (KeyError, TypeError, ValueError):
+        raise ProtocolError("'history' must be {cluster, epochs: [[epoch, first LSN], ...]}") from None
+    if not history.epochs or len(history.epochs) > 100_000 or not isinstance(history.cluster, str):
+        raise ProtocolError("'history' must hold between 1 and 100,000 epochs")
+    return history
 
 
 def encode_frame(leader_lsn: int, entries: list[tuple[int, bytes]]) -> bytes:

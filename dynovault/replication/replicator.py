@@ -20,9 +20,11 @@ from dynovault.errors import ServiceUnavailable
 from dynovault.guard import Forwardable, LeaderAnswer
 from dynovault.node import Node
 from dynovault.replication import history as history_store
+from dynovault.replication import identity as identity_store
 from dynovault.replication.config import ReplicationConfig, Role
 from dynovault.replication.follower import Follower
 from dynovault.replication.history import History
+from dynovault.replication.identity import Identity
 from dynovault.replication.leader import Leader
 from dynovault.replication.retention import LogRetention
 from dynovault.replication.routing import forward, is_write, served_by_follower
@@ -35,10 +37,11 @@ class Replicator:
     def __init__(self, node: Node, config: ReplicationConfig) -> None:
         self.node = node
         self.config = config
-        self.role = config.role
-        self.leader_url = config.leader_url
         self.history: History | None = history_store.load(node.store)
-        self.fenced_by_epoch: int | None = None
+        self.identity = identity_store.resolve(
+            identity_store.load(node.store), config, self.history.epoch if self.history else 0
+        )
+        identity_store.save(node.store, self.identity)
         self.retention = LogRetention(config.retention_bytes, config.retention_seconds)
         self.session: aiohttp.ClientSession | None = None
         self.leader: Leader | None = None
@@ -56,6 +59,7 @@ class Replicator:
             store=lambda: self.node.store,
             history=lambda: self.history,
             on_newer_epoch=self._fence,
+            fenced=lambda: self.identity.fenced,
             sync_replicas=self.config.sync_replicas,
             sync_timeout=self.config.sync_timeout,
             scratch_dir=self.config.scratch_dir,
@@ -103,28 +107,52 @@ class Replicator:
         history_store.save(self.node.store, history)
 
     def _replace_store(self, checkpoint: Path) -> None:
+        """Take the leader's checkpoint, which carries the leader's identity: ours stays."""
         self.node.store = self.node.store.replaced_by(checkpoint)
         self.history = history_store.load(self.node.store)
+        identity_store.save(self.node.store, self.identity)
+
+    def _become(self, identity: Identity) -> None:
+        self.identity = identity
+        identity_store.save(self.node.store, identity)
 
     def _fence(self, newer_epoch: int) -> None:
-        """A follower knows a newer epoch: another node was promoted while we were away."""
-        if self.fenced_by_epoch is None:
+        """A follower knows a newer epoch: another node was promoted while we were away.
+        Kept in the store, so a restart with the original command refuses writes too."""
+        if self.identity.fenced is None:
             log.error("a newer leader exists; refusing writes", extra={"newer_epoch": newer_epoch})
-        self.fenced_by_epoch = newer_epoch
+        self._become(self.identity.fenced_at(newer_epoch, f"a node was promoted under epoch {newer_epoch}"))
+
+    @property
+    def role(self) -> Role:
+        return self.identity.role
+
+    @property
+    def leader_url(self) -> str | None:
+        return self.identity.leader_url
 
     # ---- role changes ----------------------------------------------------------------
 
-    async def promote(self) -> dict:
-        """Become the leader under a new epoch, starting at our next LSN."""
+    async def promote(self, epoch: int | None = None) -> dict:
+        """Become the leader under a new epoch (``epoch``, or one above any this node
+        knows), starting at our next LSN. A fenced leader is promoted the same way: its
+        lineage may have forked from the newer leader's, and the new epoch marks what it
+        writes from now on as its own."""
         async with self._transition:
-            if self.role is Role.FOLLOWER:
-                await self.follower.stop()
-                self.follower = None
+            if self.role is Role.FOLLOWER or self.identity.fenced is not None:
+                if self.follower is not None:
+                    await self.follower.stop()
+                    self.follower = None
                 next_lsn = self.node.store.last_lsn + 1
-                self._adopt_history(self.history.promoted(next_lsn) if self.history else History.new(next_lsn))
-                self.role, self.leader_url, self.fenced_by_epoch = Role.LEADER, None, None
-                self._lead()
-                log.warning("promoted to leader", extra={"epoch": self.history.epoch, "first_lsn": next_lsn})
+                known = max(self.history.epoch if self.history else 0, self.identity.fenced_by_epoch or 0)
+                new_epoch = epoch or known + 1
+                self._adopt_history(self.history.promoted(next_lsn, new_epoch) if self.history
+                                    else History.new(next_lsn, new_epoch))
+                was_leading = self.role is Role.LEADER
+                self._become(self.identity.leading())
+                if not was_leading:
+                    self._lead()
+                log.warning("promoted to leader", extra={"epoch": new_epoch, "first_lsn": next_lsn})
             return self.status()
 
     async def follow(self, leader_url: str) -> dict:
@@ -134,7 +162,7 @@ class Replicator:
                 await self.leader.deactivate()
             elif self.follower is not None:
                 await self.follower.stop()
-            self.role, self.leader_url = Role.FOLLOWER, leader_url.rstrip("/")
+            self._become(self.identity.following(leader_url.rstrip("/")))
             self._follow(self.leader_url)
             log.warning("following", extra={"leader": self.leader_url})
             return self.status()
@@ -157,10 +185,8 @@ class Replicator:
             return await forward(self.session, self.leader_url, self.config.node_name, request)
         if not is_write(operation):
             return await run_here()
-        if self.fenced_by_epoch is not None:
-            raise ServiceUnavailable(
-                f"This node is no longer the leader: a node was promoted under epoch {self.fenced_by_epoch}"
-            )
+        if self.identity.fenced is not None:
+            raise ServiceUnavailable(f"This node is no longer the leader: {self.identity.fenced}")
         if not self.config.sync_replicas:
             return await run_here()
         before = self.node.store.last_lsn
@@ -182,7 +208,8 @@ class Replicator:
             "oldest_lsn": store.oldest_lsn,
             "retained_log_bytes": self.retention.retained_bytes,
             "sync_replicas": self.config.sync_replicas,
-            "fenced_by_epoch": self.fenced_by_epoch,
+            "fenced_by_epoch": self.identity.fenced_by_epoch,
+            "fenced": self.identity.fenced,
         }
         if self.role is Role.LEADER and self.leader is not None:
             status["followers"] = self.leader.follower_status()
