@@ -212,14 +212,24 @@ class SnapshotScheduler:
     async def _run(self) -> None:
         while True:
             try:
-                forget_orphans(self.node)
-                for table in list(self.node.store.tables.values()):
-                    if keeps_history(table.description):
-                        maintain(self.node, table, self.interval)
-                    await asyncio.sleep(0)
+                await self._pass()
             except Exception:  # a table dropped or the store swapped mid-pass: the next pass sees the new state
                 log.exception("point-in-time recovery pass failed")
             await asyncio.sleep(min(self.interval, 10.0))
+
+    async def _pass(self) -> None:
+        """One pass over the recoverable tables, holding none of them while it yields: a
+        table holds its column family, and a follower swapping in a checkpoint cannot
+        reopen its data while any handle into the old one lives."""
+        forget_orphans(self.node)
+        for name in list(self.node.store.tables):
+            self._maintain(name)
+            await asyncio.sleep(0)
+
+    def _maintain(self, name: str) -> None:
+        table = self.node.store.tables.get(name)
+        if table is not None and keeps_history(table.description):
+            maintain(self.node, table, self.interval)
 
 
 # ---- a table as of a point in time ------------------------------------------------------
