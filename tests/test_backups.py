@@ -4,6 +4,7 @@ process killed mid-backup."""
 
 from __future__ import annotations
 
+import urllib.request
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -17,6 +18,7 @@ from tests.backup_helpers import (
     put_items,
     scan_all,
     wait_backup_available,
+    wait_for,
     wait_table_active,
 )
 from tests.conftest import client_for
@@ -212,3 +214,18 @@ def test_a_restore_on_the_leader_appears_on_its_followers(tmp_path):
         assert len(scan_all(follower, "copy", "by-g")) == len(ITEMS)
     finally:
         cluster.stop()
+
+
+def test_jobs_show_in_metrics(ddb, server, filled_table):
+    arn = ddb.create_backup(TableName=filled_table, BackupName="measured")["BackupDetails"]["BackupArn"]
+    wait_backup_available(ddb, arn)
+
+    def scrape() -> str | None:
+        with urllib.request.urlopen(server.url + "/metrics", timeout=10) as answer:
+            text = answer.read().decode()
+        finished = 'dynovault_archive_jobs_finished_total{job="backup",outcome="completed"}' in text
+        return text if finished and 'dynovault_archive_jobs_running{job="backup"} 0.0' in text else None
+
+    scraped = wait_for(scrape, "the backup job's metrics")
+    written = [line for line in scraped.splitlines() if line.startswith('dynovault_archive_items_total{job="backup"}')]
+    assert written and float(written[0].split()[-1]) >= len(ITEMS)
