@@ -24,6 +24,8 @@ from dynovault.backups.restore import drop_unfinished_fills
 from dynovault.node import Archives, Node
 from dynovault.replication import ReplicationConfig, Replicator, Role
 from dynovault.storage.engine import Store
+from dynovault.storage.streams import DEFAULT_SHARD_LIMITS, ShardLimits
+from dynovault.streams import StreamRetention
 from dynovault.storage.vectors import DEFAULT_EXACT_LIMIT
 from dynovault.tables import resume_index_builds
 
@@ -48,10 +50,15 @@ class NodeSettings:
     vector_exact_limit: int = DEFAULT_EXACT_LIMIT
     # Seconds between the snapshots of tables with point-in-time recovery.
     pitr_snapshot_interval: float = 3600.0
+    # When streams open a new shard (the same on every node of a cluster).
+    shard_limits: ShardLimits = DEFAULT_SHARD_LIMITS
 
 
 def serving_app(settings: NodeSettings) -> web.Application:
-    store = Store(settings.data_dir, sync=settings.fsync, vector_exact_limit=settings.vector_exact_limit)
+    store = Store(
+        settings.data_dir, sync=settings.fsync, vector_exact_limit=settings.vector_exact_limit,
+        shard_limits=settings.shard_limits,
+    )
     node = Node(store, region=settings.region, address=settings.address, archives=settings.archives)
     discard_unfinished(node)
     fail_unfinished(node)
@@ -68,6 +75,9 @@ def serving_app(settings: NodeSettings) -> web.Application:
     snapshots = SnapshotScheduler(node, settings.pitr_snapshot_interval)
     app.on_startup.append(snapshots.start)
     app.on_shutdown.append(snapshots.stop)
+    retention = StreamRetention(node)
+    app.on_startup.append(retention.start)
+    app.on_shutdown.append(retention.stop)
     if isinstance(settings.authenticate, SignatureVerifier):
         # Nothing but the health checks (and /metrics when opened) answers an unsigned
         # request; POST / checks its signature itself.

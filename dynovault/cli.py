@@ -18,6 +18,7 @@ from dynovault.backups import cli as backups_cli
 from dynovault.features import cli as features_cli
 from dynovault.replication import cli as replication_cli
 from dynovault.replication.identity import RoleConflict
+from dynovault.storage.streams import DEFAULT_SHARD_LIMITS, ShardLimits
 from dynovault.storage.vectors import DEFAULT_EXACT_LIMIT
 
 
@@ -54,6 +55,9 @@ def _serve_parser(commands: argparse._SubParsersAction) -> None:
     serve.add_argument("--vector-exact-limit", default=DEFAULT_EXACT_LIMIT, type=int, metavar="VECTORS",
                        help="vector index partitions up to this size are searched exactly, larger ones "
                        f"through an HNSW graph (default {DEFAULT_EXACT_LIMIT})")
+    serve.add_argument("--stream-shard-records", default=DEFAULT_SHARD_LIMITS.records, type=int, metavar="N",
+                       help="records after which a stream's shard closes and a child opens (default "
+                            f"{DEFAULT_SHARD_LIMITS.records}; shards also close after 4 hours); the same on every node")
     serve.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
     features_cli.add_serve_options(serve)
     backups_cli.add_serve_options(serve)
@@ -107,6 +111,7 @@ def _node_settings(args: argparse.Namespace) -> NodeSettings:
         archives=backups_cli.archives_from(args),
         pitr_snapshot_interval=args.pitr_snapshot_interval,
         vector_exact_limit=args.vector_exact_limit,
+        shard_limits=ShardLimits(records=args.stream_shard_records),
     )
 
 

@@ -39,6 +39,9 @@ class Node:
     def table_arn(self, name: str) -> str:
         return f"arn:aws:dynamodb:{self.region}:{self.account_id}:table/{name}"
 
+    def stream_arn(self, table: str, label: str) -> str:
+        return f"{self.table_arn(table)}/stream/{label}"
+
     def table(self, name_or_arn: str) -> Table:
         """The live table a request names (by name or ARN), or DynamoDB's not-found error."""
         table = self.store.tables.get(table_name(name_or_arn))

@@ -21,6 +21,8 @@ from dynovault.storage.engine import Table
 from dynovault.storage.expiry import TTL_MEMBER
 from dynovault.storage.recovery import PITR_MEMBER
 from dynovault.vectors import created_vector_indexes, with_vector_index_status
+from dynovault.storage.streams import STREAM_ID_MEMBER
+from dynovault.streams import LABEL_MEMBER, created_stream
 
 # A partition key and at most one sort key (botocore's model no longer says so).
 MAX_KEY_ELEMENTS = 2
@@ -28,9 +30,8 @@ MAX_KEY_ELEMENTS = 2
 # its RestoreSummary).
 FILLING_MEMBER = "ImportInProgress"
 # Kept in the catalog but not part of a TableDescription.
-_INTERNAL_FIELDS = ("Tags", TTL_MEMBER, PITR_MEMBER, FILLING_MEMBER)
+_INTERNAL_FIELDS = ("Tags", TTL_MEMBER, PITR_MEMBER, FILLING_MEMBER, STREAM_ID_MEMBER)
 _UNSUPPORTED = (
-    "StreamSpecification",
     "SSESpecification",
     "ResourcePolicy",
 )
@@ -57,6 +58,7 @@ def new_table_description(node: Node, definition: dict) -> dict:
     if vectors is not None:
         indexes[VECTOR] = vectors
     throughput = throughput_of(definition, billing_mode)
+    stream = created_stream(definition)
     if name in node.store.tables:
         raise ResourceInUseException(f"Table already exists: {name}")
     # One instant: a table created on demand switched to it when it was created.
@@ -72,6 +74,7 @@ def new_table_description(node: Node, definition: dict) -> dict:
         "DeletionProtectionEnabled": bool(definition.get("DeletionProtectionEnabled", False)),
         "Tags": definition.get("Tags", []),
         **indexes,
+        **stream,
     }
     if "TableClass" in definition:
         description["TableClassSummary"] = {"TableClass": definition["TableClass"]}
@@ -132,6 +135,8 @@ def describe(node: Node, table: Table, status: str | None = None) -> dict:
     description["ItemCount"] = table.item_count
     description["TableSizeBytes"] = table.size_bytes
     description["TableArn"] = node.table_arn(table.name)
+    if LABEL_MEMBER in description:
+        description["LatestStreamArn"] = node.stream_arn(table.name, description[LABEL_MEMBER])
     for member in (LOCAL, GLOBAL, VECTOR):
         if member in description:
             description[member] = [_describe_index(node, table, index) for index in description[member]]

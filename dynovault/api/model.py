@@ -1,4 +1,5 @@
-"""Request validation driven by botocore's DynamoDB model.
+"""Request validation driven by botocore's DynamoDB model (and its DynamoDB Streams model,
+for the Streams API served on the same endpoint).
 
 The model carries every constraint DynamoDB's front end checks before an operation runs
 (required members, lengths, patterns, enums, ranges). Checking against it here gives every
@@ -47,16 +48,21 @@ _ENUM_ORDER = {
 }
 
 
+DYNAMODB = "dynamodb"
+STREAMS = "dynamodbstreams"
+
+
 @cache
-def service_model() -> dict:
-    model = botocore.loaders.Loader().load_service_model("dynamodb", "service-2")
-    for name, order in _ENUM_ORDER.items():
-        model["shapes"][name] = {**model["shapes"][name], "enum": list(order)}
+def service_model(service: str = DYNAMODB) -> dict:
+    model = botocore.loaders.Loader().load_service_model(service, "service-2")
+    if service == DYNAMODB:
+        for name, order in _ENUM_ORDER.items():
+            model["shapes"][name] = {**model["shapes"][name], "enum": list(order)}
     return model
 
 
-def operation_names() -> frozenset[str]:
-    return frozenset(service_model()["operations"])
+def operation_names(service: str = DYNAMODB) -> frozenset[str]:
+    return frozenset(service_model(service)["operations"])
 
 
 def _coral_name(member: str) -> str:
@@ -138,8 +144,9 @@ def _constraints(shape: dict) -> list[str]:
 
 
 class _Checker:
-    def __init__(self) -> None:
-        self.shapes = service_model()["shapes"]
+    def __init__(self, service: str) -> None:
+        self.service = service
+        self.shapes = service_model(service)["shapes"]
         self.violations: list[str] = []
 
     def fail(self, value: Any, path: str, constraint: str) -> None:
@@ -164,7 +171,7 @@ class _Checker:
         shape = self.shape(shape_name, value)
         kind = shape["type"]
         if kind == "structure":
-            self._structure(_members_of(shape_name), value, path)
+            self._structure(_members_of(self.service, shape_name), value, path)
         elif kind == "list":
             self._list(shape, value, path)
         elif kind == "map":
@@ -311,9 +318,9 @@ class _Members(NamedTuple):
 
 
 @cache
-def _members_of(shape_name: str) -> _Members:
+def _members_of(service: str, shape_name: str) -> _Members:
     """Worked out once per structure shape: the check runs on every request."""
-    shape = service_model()["shapes"][shape_name]
+    shape = service_model(service)["shapes"][shape_name]
     required = (*shape.get("required", ()), *_ALSO_REQUIRED.get(shape_name, ()))
     return _Members(
         {name: (member["shape"], _coral_name(name)) for name, member in shape["members"].items()},
@@ -321,17 +328,17 @@ def _members_of(shape_name: str) -> _Members:
     )
 
 
-def validate_request(operation: str, request: Any) -> None:
+def validate_request(operation: str, request: Any, service: str = DYNAMODB) -> None:
     """Raise DynamoDB's ValidationException (or SerializationException) for a request
     that breaks the operation's input shape. Null structure members are removed from the
     request in place."""
-    input_shape = service_model()["operations"][operation].get("input")
+    input_shape = service_model(service)["operations"][operation].get("input")
     if input_shape is None:
         return
     required_first = _REQUIRED_FIRST.get(operation)
     if required_first is not None and isinstance(request, dict) and request.get(required_first[0]) in (None, {}):
         raise ValidationException(required_first[1])
-    checker = _Checker()
+    checker = _Checker(service)
     checker.check(input_shape["shape"], request, "")
     violations = checker.violations
     if violations:

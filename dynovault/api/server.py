@@ -1,4 +1,6 @@
-"""The HTTP front: one POST route that dispatches on ``X-Amz-Target``.
+"""The HTTP front: one POST route that dispatches on ``X-Amz-Target``, to the DynamoDB
+operations (``DynamoDB_20120810.*``) or the DynamoDB Streams ones
+(``DynamoDBStreams_20120810.*``), each checked against its own service model.
 
 Everything per request that is not strictly needed costs throughput directly (the HTTP
 layer is the ceiling of a Python server), so the path is: read body, orjson parse, model
@@ -17,6 +19,7 @@ from typing import Any, Protocol
 import orjson
 from aiohttp import web
 
+from dynovault.api import stream_ops
 from dynovault.api.bodies import (
     MIN_COMPRESSED_ANSWER_BYTES,
     accepts_gzip,
@@ -24,7 +27,7 @@ from dynovault.api.bodies import (
     request_payload,
 )
 from dynovault.api.cors import add_cors, allow_origin
-from dynovault.api.model import validate_request
+from dynovault.api.model import DYNAMODB, STREAMS, validate_request
 from dynovault.api.ops import Handler, load_operations
 from dynovault.errors import (
     ERROR_PREFIX,
@@ -41,6 +44,7 @@ from dynovault.node import Node
 log = logging.getLogger(__name__)
 
 TARGET_PREFIX = "DynamoDB_20120810."
+STREAMS_TARGET_PREFIX = "DynamoDBStreams_20120810."
 CONTENT_TYPE = "application/x-amz-json-1.0"
 # DynamoDB accepts requests up to 16 MB (a full BatchWriteItem).
 MAX_REQUEST_BYTES = 16 * 1024 * 1024
@@ -121,7 +125,11 @@ class Dispatcher:
 
     def __init__(self, node: Node, authenticate: Authenticator | None = None, guard: Guard = run_here) -> None:
         self.node = node
-        self.handlers: dict[str, Handler] = load_operations()
+        # Target prefix -> (service model, handlers by operation name).
+        self.services: dict[str, tuple[str, dict[str, Handler]]] = {
+            TARGET_PREFIX: (DYNAMODB, load_operations()),
+            STREAMS_TARGET_PREFIX: (STREAMS, stream_ops.load_operations()),
+        }
         self.authenticate = authenticate
         self.guard = guard
         self._large_bodies = asyncio.Semaphore(LARGE_BODIES_AT_ONCE)
@@ -149,10 +157,10 @@ class Dispatcher:
         checked = None if self.authenticate is None else self.authenticate.check_headers(request)
         body = await _read_body(request, self._large_bodies)
         payload = request_payload(body, request.headers.get("Content-Encoding"), MAX_REQUEST_BYTES)
-        operation, handler = self._handler(request.headers.get("X-Amz-Target", ""))
+        service, operation, handler = self._handler(request.headers.get("X-Amz-Target", ""))
         if self.authenticate is not None:
             self.authenticate.verify(request, body, checked)
-        validate_request(operation, payload)
+        validate_request(operation, payload, service)
         result = await self.guard(
             operation, payload, lambda: handler(payload, self.node), Forwardable(request.path, request.headers, body)
         )
@@ -162,12 +170,13 @@ class Dispatcher:
             return result.body
         return result if isinstance(result, bytes) else orjson.dumps(result)
 
-    def _handler(self, target: str) -> tuple[str, Handler]:
-        operation = target.removeprefix(TARGET_PREFIX)
-        handler = self.handlers.get(operation) if target.startswith(TARGET_PREFIX) else None
+    def _handler(self, target: str) -> tuple[str, str, Handler]:
+        prefix, dot, operation = target.partition(".")
+        service, handlers = self.services.get(prefix + dot, (DYNAMODB, {}))
+        handler = handlers.get(operation)
         if handler is None:
             raise UnknownOperationException(f"Unknown operation: {target or '(no X-Amz-Target header)'}")
-        return operation, handler
+        return service, operation, handler
 
 
 def leader_error(answer: LeaderAnswer) -> DynamoError:

@@ -18,6 +18,8 @@ FOLLOWER_READS = frozenset({
     "GetItem", "BatchGetItem", "Query", "Scan", "SearchVectors",
     "DescribeTable", "ListTables", "ListTagsOfResource", "DescribeTimeToLive",
     "DescribeEndpoints", "DescribeLimits", "DescribeContinuousBackups",
+    # DynamoDB Streams: a follower's stream is its own copy of the leader's, behind by its lag.
+    "ListStreams", "DescribeStream", "GetShardIterator", "GetRecords",
 })
 READ_ONLY = FOLLOWER_READS | {"TransactGetItems"}
 

@@ -38,6 +38,14 @@ from dynovault.storage.replog import LSN, LogRecord, RecordKind, lsn_key
 from dynovault.storage.stored import stored_json as stored_json
 from dynovault.storage.stored import stored_size as stored_size
 from dynovault.storage.stored import stored_value as stored_value
+from dynovault.storage.streams import (
+    DEFAULT_SHARD_LIMITS,
+    STREAM_CF,
+    LiveStream,
+    ShardLimits,
+    StreamCatalog,
+    stream_id,
+)
 from dynovault.storage.vectors import (
     DEFAULT_EXACT_LIMIT,
     LiveVectorIndex,
@@ -53,7 +61,7 @@ CATALOG_CF = "catalog"
 STATS_CF = "stats"
 REPLOG_CF = "replog"
 META_CF = "meta"
-_SYSTEM_CFS = ("default", CATALOG_CF, STATS_CF, REPLOG_CF, META_CF, EXPIRY_CF, HISTORY_CF)
+_SYSTEM_CFS = ("default", CATALOG_CF, STATS_CF, REPLOG_CF, META_CF, EXPIRY_CF, HISTORY_CF, STREAM_CF)
 _STATS = struct.Struct(">qq")
 # Items an index build indexes per commit, so writes and reads go on between chunks.
 BUILD_CHUNK_ITEMS = 256
@@ -84,6 +92,7 @@ class Table:
     # Whether the table's item changes are kept in the history (point-in-time recovery).
     keeps_history: bool = False
     vector_indexes: tuple[LiveVectorIndex, ...] = ()
+    stream: LiveStream | None = None
 
     @property
     def name(self) -> str:
@@ -160,11 +169,13 @@ class ClientToken:
 
 @dataclass(frozen=True, slots=True)
 class ItemChange:
-    """A put (``value`` is a stored value) or a delete (``value`` is None) of one item."""
+    """A put (``value`` is a stored value) or a delete (``value`` is None) of one item;
+    ``expired`` marks a deletion by the TTL deleter."""
 
     table: Table
     key: bytes
     value: bytes | None
+    expired: bool = False
 
 
 # Item changes staged in one WriteBatch: (column family, key) -> (table, staged value).
@@ -185,9 +196,16 @@ def now_us() -> int:
 class Store:
     """One node's data. ``sync`` makes every commit fsync its WAL before returning; a
     vector index partition holding more than ``vector_exact_limit`` vectors is searched
-    through an HNSW graph, a smaller one exactly."""
+    through an HNSW graph, a smaller one exactly; ``shard_limits`` say when streams open
+    new shards (the same on every replica)."""
 
-    def __init__(self, path: str | Path, sync: bool = False, vector_exact_limit: int = DEFAULT_EXACT_LIMIT) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        sync: bool = False,
+        vector_exact_limit: int = DEFAULT_EXACT_LIMIT,
+        shard_limits: ShardLimits = DEFAULT_SHARD_LIMITS,
+    ) -> None:
         self.path = Path(path)
         self.vector_exact_limit = vector_exact_limit
         # What the batch being staged does to vector spaces, applied once it is written.
@@ -206,6 +224,7 @@ class Store:
         self.meta = self.db.get_column_family(META_CF)
         self._handles = {name: self.db.get_column_family_handle(name) for name in _SYSTEM_CFS[1:]}
         self.tables: dict[str, Table] = {}
+        self.streams = StreamCatalog(self.db, shard_limits)
         self.last_lsn = self._read_last_lsn()
         self.commit_listeners: list[Callable[[int], None]] = []
         self._load_tables(set(existing))
@@ -236,7 +255,10 @@ class Store:
             self.db.create_column_family(family, Options(raw_mode=True))
         open_indexes(self.db, description, self._stats, self.meta, create=True)
         open_vector_indexes(self.db, description, self._stats, self.meta, True, load=False)
-        return open_table(self.db, description, self._stats, self.meta, self.vector_exact_limit)
+        table = open_table(self.db, description, self._stats, self.meta, self.vector_exact_limit)
+        sid = stream_id(description)
+        table.stream = None if sid is None else self.streams.resume(sid)
+        return table
 
     def close(self) -> None:
         self.db.close()
@@ -263,7 +285,9 @@ class Store:
         if not table.keeps_history:
             batch.delete_range(*history_range(table.column_family), self._handles[HISTORY_CF])
         table.description = description
-        self._log(batch, LogRecord(RecordKind.PUT_TABLE, commit_time_us or now_us(), name, b"", raw))
+        commit_time_us = commit_time_us or now_us()
+        self._log(batch, LogRecord(RecordKind.PUT_TABLE, commit_time_us, name, b"", raw))
+        self._restream(batch, table, commit_time_us)
         self._commit(batch)
         for index in dropped:
             self.db.drop_column_family(index.column_family)
@@ -323,6 +347,29 @@ class Store:
                 table.expiry.built_through = b""
                 batch.put(table.expiry.progress_key, b"", self._handles[META_CF])
 
+    def _restream(self, batch: WriteBatch, table: Table, commit_time_us: int) -> None:
+        """Give ``table`` the stream its description enables: the current one is kept;
+        when the description names another (or none), the current one ends and the new
+        one starts with a shard from the next LSN."""
+        sid = stream_id(table.description)
+        if table.stream is not None and table.stream.sid == sid:
+            return
+        if table.stream is not None:
+            table.stream.close(batch, self.streams)
+        table.stream = None
+        if sid is not None:
+            description = table.description
+            keys = table.schema.names
+            stream = {
+                "TableName": table.name,
+                "StreamLabel": description["LatestStreamLabel"],
+                "StreamViewType": description["StreamSpecification"]["StreamViewType"],
+                "KeySchema": description["KeySchema"],
+                "AttributeDefinitions": [d for d in description["AttributeDefinitions"] if d["AttributeName"] in keys],
+                "CreationRequestDateTime": commit_time_us / 1e6,
+            }
+            table.stream = self.streams.open(batch, sid, stream, self.last_lsn + 1, commit_time_us)
+
     def _forget_expiry(self, batch: WriteBatch, order: ExpiryOrder) -> None:
         prefix = order.prefix
         batch.delete_range(prefix, after_prefix(prefix), self._handles[EXPIRY_CF])
@@ -342,6 +389,8 @@ class Store:
         if table.expiry is not None:
             self._forget_expiry(batch, table.expiry)
         batch.delete_range(*history_range(table.column_family), self._handles[HISTORY_CF])
+        if table.stream is not None:
+            table.stream.close(batch, self.streams)
         self._log(batch, LogRecord(RecordKind.DELETE_TABLE, commit_time_us or now_us(), name))
         self._commit(batch)
         self.db.drop_column_family(table.column_family)
@@ -405,16 +454,28 @@ class Store:
     ) -> list[bytes | None]:
         """Apply item changes atomically with their log records (and remember ``token``
         with them); return the old values. The records of one write are marked as one
-        commit, which followers apply whole."""
+        commit, which followers apply whole.
+
+        A change that leaves its item as it was (the same item put again, a delete of
+        nothing) is left out: no data write, no log record, no stream record. The old
+        values returned are those of every change, left out or not."""
         commit_time_us = commit_time_us or now_us()
+        seen: _Staged = {}
+        olds, effective = [], []
+        for change in changes:
+            old = _prior(change, seen)
+            olds.append(old)
+            if not _unchanged(old, change.value):
+                effective.append((change, old))
+                seen[(change.table.column_family, change.key)] = (change.table, change.value)
+        if not effective and token is None:
+            return olds
         batch = WriteBatch(raw_mode=True)
         self._vector_changes = []
         pending: _Staged = {}
-        last = len(changes) - (token is None)
-        olds = [
-            self._stage_change(batch, change, commit_time_us, pending, continued=position < last)
-            for position, change in enumerate(changes)
-        ]
+        last = len(effective) - (token is None)
+        for position, (change, old) in enumerate(effective):
+            self._stage_change(batch, change, old, commit_time_us, pending, continued=position < last)
         if token is not None:
             self._stage_token(batch, token, commit_time_us)
         self._stage_stats(batch, pending)
@@ -456,21 +517,24 @@ class Store:
         self,
         batch: WriteBatch,
         change: ItemChange,
+        old: bytes | None,
         commit_time_us: int,
         pending: _Staged,
         continued: bool = False,
-    ) -> bytes | None:
-        """Add one item change and its log record to ``batch``; return the old value.
-        ``pending`` holds the values already staged in this batch, so a key changed twice
-        in one batch is accounted against its staged value, not the committed one."""
+    ) -> None:
+        """Add one item change, what it derives and its log record to ``batch``. ``old``
+        is the value it replaces, seen through what ``pending`` holds: the values already
+        staged in this batch, so a key changed twice in one batch is accounted against
+        its staged value, not the committed one."""
         table = change.table
-        slot = (table.column_family, change.key)
-        old = pending[slot][1] if slot in pending else table.data.get(change.key)
         if table.derived:
             self._stage_derived(batch, table, change.key, old, change.value)
         if change.value is None:
             batch.delete(change.key, table.cf_handle)
-            record = LogRecord(RecordKind.DELETE_ITEM, commit_time_us, table.name, change.key, continued=continued)
+            record = LogRecord(
+                RecordKind.DELETE_ITEM, commit_time_us, table.name, change.key, continued=continued,
+                expired=change.expired,
+            )
         else:
             batch.put(change.key, change.value, table.cf_handle)
             record = LogRecord(
@@ -479,9 +543,10 @@ class Store:
         encoded = self._log(batch, record)
         if table.keeps_history:
             batch.put(history_key(table.column_family, self.last_lsn), encoded, self._handles[HISTORY_CF])
+        if table.stream is not None:
+            table.stream.stage(batch, self.last_lsn, commit_time_us, change.key, old, change.value, change.expired)
         self._account(table, old, change.value)
-        pending[slot] = (table, change.value)
-        return old
+        pending[(table.column_family, change.key)] = (table, change.value)
 
     def _stage_derived(self, batch: WriteBatch, table: Table, key: bytes, old: bytes | None, new: bytes | None) -> None:
         """Stage what an item change does to the table's indexes, vector indexes and expiry order."""
@@ -562,7 +627,7 @@ class Store:
             stored = table.data.get(key)
             value = ttl_value(orjson.loads(stored_json(stored)), table.expiry.attribute) if stored else None
             if value is not None and value < now:
-                changes.append(ItemChange(table, key, None))
+                changes.append(ItemChange(table, key, None, expired=True))
         if changes:
             self.write(changes)
         return len(changes)
@@ -626,8 +691,9 @@ class Store:
                 raise LogGapError(f"record {lsn} does not follow applied LSN {self.last_lsn}")
             if record.kind in (RecordKind.PUT_ITEM, RecordKind.DELETE_ITEM):
                 value = record.value if record.kind is RecordKind.PUT_ITEM else None
-                change = ItemChange(self.tables[record.table], record.key, value)
-                self._stage_change(batch, change, record.commit_time_us, pending, record.continued)
+                change = ItemChange(self.tables[record.table], record.key, value, record.expired)
+                old = _prior(change, pending)
+                self._stage_change(batch, change, old, record.commit_time_us, pending, record.continued)
                 continue
             if record.kind is RecordKind.CLIENT_TOKEN:
                 self._stage_token(batch, ClientToken(record.key, record.value), record.commit_time_us)
@@ -693,8 +759,24 @@ class Store:
         self.close()
         self.tables.clear()
         self._handles.clear()
-        self.db = self._catalog = self._stats = self.replog = self.meta = None
+        self.db = self._catalog = self._stats = self.replog = self.meta = self.streams = None
         gc.collect()
+
+
+def _prior(change: ItemChange, staged: _Staged) -> bytes | None:
+    """The value ``change`` replaces: what ``staged`` holds for its key, else the stored one."""
+    slot = (change.table.column_family, change.key)
+    return staged[slot][1] if slot in staged else change.table.data.get(change.key)
+
+
+def _unchanged(old: bytes | None, new: bytes | None) -> bool:
+    """Whether putting ``new`` in place of ``old`` changes nothing. Sizes differ for most
+    real changes, so the byte and item comparisons run only when they match."""
+    if old is None or new is None:
+        return old is new
+    if stored_size(old) != stored_size(new):
+        return False
+    return old == new or orjson.loads(stored_json(old)) == orjson.loads(stored_json(new))
 
 
 class LogGapError(Exception):

@@ -6,7 +6,7 @@ these records and applies them without knowing which operation produced them.
 
 One commit may write several records (a BatchWriteItem, a transaction): every record of
 such a commit but its last is marked ``continued``, so whoever ships or applies the log
-can keep a commit whole.
+can keep a commit whole. A deletion by the TTL deleter is marked ``expired``.
 """
 
 from __future__ import annotations
@@ -20,6 +20,9 @@ _KEY_LENGTH = struct.Struct(">I")
 LSN = struct.Struct(">Q")
 # The bit of the kind byte that marks a record followed by more of its commit.
 _CONTINUED = 0x80
+# The bit that marks an item deleted because its TTL passed (its stream record says so).
+_EXPIRED = 0x40
+_FLAGS = _CONTINUED | _EXPIRED
 
 
 class RecordKind(IntEnum):
@@ -42,11 +45,13 @@ class LogRecord:
     key: bytes = b""
     value: bytes = b""
     continued: bool = False
+    expired: bool = False
 
     def encode(self) -> bytes:
         name = self.table.encode()
+        flags = (_CONTINUED if self.continued else 0) | (_EXPIRED if self.expired else 0)
         return (
-            _HEADER.pack(self.kind | (_CONTINUED if self.continued else 0), self.commit_time_us, len(name))
+            _HEADER.pack(self.kind | flags, self.commit_time_us, len(name))
             + name
             + _KEY_LENGTH.pack(len(self.key))
             + self.key
@@ -63,7 +68,8 @@ class LogRecord:
         pos += _KEY_LENGTH.size
         key = data[pos : pos + key_length]
         return cls(
-            RecordKind(kind & ~_CONTINUED), commit_time_us, table, key, data[pos + key_length :], bool(kind & _CONTINUED)
+            RecordKind(kind & ~_FLAGS), commit_time_us, table, key, data[pos + key_length :],
+            bool(kind & _CONTINUED), bool(kind & _EXPIRED),
         )
 
     @staticmethod

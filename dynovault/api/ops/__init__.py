@@ -19,13 +19,17 @@ def _operation_name(module_name: str) -> str:
     return "".join(part.capitalize() for part in module_name.split("_"))
 
 
-def load_operations() -> dict[str, Handler]:
-    known = operation_names()
+def load_handlers(path: list[str], package: str, known: frozenset[str]) -> dict[str, Handler]:
+    """The ``handle`` of each module of a package of operations, by operation name."""
     handlers: dict[str, Handler] = {}
-    for info in pkgutil.iter_modules(__path__):
+    for info in pkgutil.iter_modules(path):
         operation = _operation_name(info.name)
         if operation not in known:
-            raise RuntimeError(f"module {info.name} does not name a DynamoDB operation")
-        handlers[operation] = importlib.import_module(f"{__name__}.{info.name}").handle
+            raise RuntimeError(f"module {info.name} of {package} does not name one of its service's operations")
+        handlers[operation] = importlib.import_module(f"{package}.{info.name}").handle
     return handlers
+
+
+def load_operations() -> dict[str, Handler]:
+    return load_handlers(__path__, __name__, operation_names())
 

@@ -1,20 +1,22 @@
 """UpdateTable: billing mode, provisioned throughput, deletion protection, table class,
-adding, changing or dropping global secondary indexes, and adding or dropping vector
-indexes (a new index is built from the table's items in the background, CREATING until
-it is complete)."""
+enabling or disabling the table's stream, adding, changing or dropping global secondary
+indexes, and adding or dropping vector indexes (a new index is built from the table's items
+in the background, CREATING until it is complete)."""
 
 from __future__ import annotations
 
 from dynovault.errors import ValidationException
 from dynovault.indexes import GLOBAL, rebilled_indexes, updated_indexes
 from dynovault.node import Node
+from dynovault.streams import updated_stream
 from dynovault.tables import billing_summary, describe, start_index_build, throughput_of
 from dynovault.vectors import check_billing, updated_vector_indexes
 
-_UNSUPPORTED = ("StreamSpecification", "SSESpecification", "ReplicaUpdates", "LocalSecondaryIndexes")
+_UNSUPPORTED = ("SSESpecification", "ReplicaUpdates", "LocalSecondaryIndexes")
 _CHANGES = frozenset({
     "BillingMode", "ProvisionedThroughput", "DeletionProtectionEnabled", "TableClass", "GlobalSecondaryIndexUpdates",
     "VectorIndexUpdates",
+    "StreamSpecification",
 })
 
 
@@ -62,6 +64,8 @@ async def handle(request: dict, node: Node) -> dict:
         description["DeletionProtectionEnabled"] = request["DeletionProtectionEnabled"]
     if "TableClass" in request:
         description["TableClassSummary"] = {"TableClass": request["TableClass"]}
+    if "StreamSpecification" in request:
+        description = updated_stream(description, request["StreamSpecification"])
     table = node.store.put_table(description)
     if created is not None:
         start_index_build(node, table.name, created)
