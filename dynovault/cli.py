@@ -137,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     _serve_parser(commands)
     features_cli.register(commands)
     replication_cli.register(commands)
+    backups_cli.register(commands)
     args = parser.parse_args(argv)
     return args.run(args)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import gzip
 import hashlib
+import subprocess
 import sys
 import time
 from datetime import datetime, timezone
@@ -318,3 +319,22 @@ def test_kill_9_during_an_export_leaves_no_completed_incomplete_export(tmp_path)
                 assert not (directory / "manifest-summary.json").exists()
     finally:
         server.stop()
+
+
+def run_command(*args: str) -> str:
+    done = subprocess.run([sys.executable, "-m", "dynovault", *args], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_the_backup_and_export_commands(node, client, export_root, table_name):
+    arn = recoverable(client, table_name, ITEMS[:10])
+    backup_arn, status = run_command("backup", table_name, "--endpoint", node.url, "--name", "from-cli",
+                                     "--wait").split()
+    assert status == "AVAILABLE" and backup_arn.startswith(arn + "/backup/")
+    assert client.describe_backup(BackupArn=backup_arn)["BackupDescription"]["BackupDetails"]["BackupName"] \
+        == "from-cli"
+    export_arn, status, manifest = run_command("export", table_name, "--endpoint", node.url, "--bucket", "cli",
+                                               "--prefix", "runs", "--format", "ION", "--wait").split()
+    assert status == "COMPLETED" and export_arn.startswith(arn + "/export/")
+    assert manifest.startswith("runs/AWSDynamoDB/") and (export_root / "cli" / manifest).exists()
