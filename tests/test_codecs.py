@@ -14,7 +14,7 @@ from dynovault.storage import keycodec
 from dynovault.storage.keycodec import KeyCodec
 from dynovault.storage.replog import LogRecord, RecordKind
 from dynovault.values.attributes import canonical_item
-from dynovault.values.numbers import format_number, parse_number
+from dynovault.values.numbers import canonical_number, format_number, number_size, parse_number
 
 dynamo_numbers = st.builds(
     lambda sign, digits, exponent: Decimal(f"{sign}{digits}E{exponent}"),
@@ -123,3 +123,23 @@ def test_item_size_follows_dynamodb_rules():
 def test_log_record_round_trip():
     record = LogRecord(RecordKind.PUT_ITEM, 123456, "tbl.with.dots", b"\x00key", b"value")
     assert LogRecord.decode(record.encode()) == record
+
+
+number_texts = st.one_of(
+    dynamo_numbers.map(str),
+    dynamo_numbers.map(format_number),
+    st.floats(allow_nan=False, allow_infinity=False, width=32).map(lambda f: f"{f:.5f}"),
+    st.from_regex(r"-?[0-9]{1,24}(\.[0-9]{0,24})?", fullmatch=True),
+)
+
+
+@settings(max_examples=2000)
+@given(number_texts)
+def test_the_canonical_number_shortcut_agrees_with_decimal(text):
+    try:
+        number = parse_number(text)
+    except ValidationException as error:
+        with pytest.raises(ValidationException, match=error.message):
+            canonical_number(text)
+        return
+    assert canonical_number(text) == (format_number(number), number_size(number))

@@ -15,12 +15,12 @@ import os
 import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import psutil
 
 from bench.embeddings import clustered_embeddings
+from bench.report import add_out_argument, write_json
 
 CONNECTIVITY = 16
 EXPANSION_ADD = 128
@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--queries", type=int, default=500)
     parser.add_argument("--inserts", type=int, default=2_000, help="single-vector inserts after the build")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--output", type=Path, default=Path("bench/results/ann_engines.json"))
+    add_out_argument(parser)
 
 
 def _rss() -> int:
@@ -169,7 +169,6 @@ def run(args: argparse.Namespace) -> int:
         result["recall_at_10"] = _recall(result.pop("_found"), truth)
         results[name] = result
         print(name, json.dumps(result, indent=1), flush=True)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(results, indent=2) + "\n")
+    write_json(args.out / "ann_engines.json", results)
     print(json.dumps(results["numpy_exact"]))
     return 0

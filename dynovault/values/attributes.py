@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from dynovault.errors import SerializationException, ValidationException, invalid
-from dynovault.values.numbers import format_number, number_size, parse_number
+from dynovault.values.numbers import canonical_number, format_number, number_size, parse_number
 from dynovault.values.types import SET_NAMES, TYPE_TAGS
 
 MAX_ITEM_SIZE = 400 * 1024
@@ -67,8 +67,8 @@ def canonical_value(value: Any, depth: int = 0) -> tuple[AttributeValue, int]:
     if tag == "N":
         if not isinstance(inner, str):
             raise SerializationException("Unexpected value type in payload: N must be a string")
-        number = parse_number(inner)
-        return {"N": format_number(number)}, number_size(number)
+        text, size = canonical_number(inner)
+        return {"N": text}, size
     if tag == "B":
         raw = decode_binary(inner)
         return {"B": base64.b64encode(raw).decode()}, len(raw)
@@ -93,7 +93,12 @@ def canonical_value(value: Any, depth: int = 0) -> tuple[AttributeValue, int]:
             raise SerializationException("Unexpected value type in payload: L must be a list")
         out_list, size = [], 3
         for member in inner:
-            canonical, member_size = canonical_value(member, depth + 1)
+            # Lists of numbers (embeddings) are common and long: numbers skip the general path.
+            if type(member) is dict and len(member) == 1 and type(member.get("N")) is str:
+                text, member_size = canonical_number(member["N"])
+                canonical = member if text is member["N"] else {"N": text}
+            else:
+                canonical, member_size = canonical_value(member, depth + 1)
             out_list.append(canonical)
             size += member_size + 1
         return {"L": out_list}, size

@@ -22,6 +22,11 @@ _NUMBER_SYNTAX = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE]([+-]?[0-9
 # DynamoDB reads an exponent as a 64-bit integer: past that a literal is no number at all.
 _MAX_EXPONENT_MAGNITUDE = 2**63 - 1
 _FAR_OUT_OF_RANGE = 10**15
+# A number already written as DynamoDB writes it back (plain notation, no leading or
+# trailing zeros) needs no Decimal: most numbers clients send, embeddings' among them.
+_CANONICAL_PLAIN = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]*[1-9])?")
+# Short enough that its digits fit the 38 allowed and its magnitude the range.
+_SHORT_PLAIN = MAX_DIGITS
 OVERFLOW = "Number overflow. Attempting to store a number with magnitude larger than supported range"
 UNDERFLOW = "Number underflow. Attempting to store a number with magnitude smaller than supported range"
 
@@ -36,6 +41,31 @@ def parse_number(text: str) -> Decimal:
         # Beyond what Decimal can hold, and beyond any digits that could bring it back.
         raise ValidationException(OVERFLOW if exponent > 0 else UNDERFLOW)
     return check_number(Decimal(text))
+
+
+def canonical_number(text: str) -> tuple[str, int]:
+    """A number's canonical text and its size (``format_number`` and ``number_size`` of
+    ``parse_number``), without a Decimal when the text is already canonical."""
+    if isinstance(text, str) and len(text) <= _SHORT_PLAIN and text != "-0" and _CANONICAL_PLAIN.fullmatch(text):
+        return text, _plain_size(text)
+    number = parse_number(text)
+    return format_number(number), number_size(number)
+
+
+def _plain_size(text: str) -> int:
+    """``number_size`` of a canonical plain number, read off its text."""
+    negative = text.startswith("-")
+    whole, _, fraction = text.lstrip("-").partition(".")
+    digits = (whole + fraction).lstrip("0")
+    if not digits:
+        return 1
+    exponent = -len(fraction)
+    if not fraction:
+        trimmed = digits.rstrip("0")
+        exponent = len(digits) - len(trimmed)
+        digits = trimmed
+    length = len(digits) + exponent % 2
+    return 1 + (length + 1) // 2 + negative
 
 
 def check_number(value: Decimal) -> Decimal:
