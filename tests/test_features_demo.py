@@ -20,7 +20,9 @@ def test_demo_loads_all_lanes_and_answers_a_ranking_request(tmp_path):
         first = subprocess.run(argv, capture_output=True, text=True, check=False)
         assert first.returncode == 0, first.stderr
         assert "'rows_written': 200" in first.stdout
-        assert "13 pushes" in first.stdout and "20 scores written" in first.stdout
+        assert "100 documents nearest the query" in first.stdout
+        assert "66 pushes" in first.stdout and "100 scores written" in first.stdout
+        assert '"IndexName":"by_title","TopK":100' in first.stdout
         assert '"feature_service":"dash_ranking"' in first.stdout
         assert '"statuses":["PRESENT","PRESENT","PRESENT"]' in first.stdout
         again = subprocess.run(argv, capture_output=True, text=True, check=False)

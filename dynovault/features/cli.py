@@ -78,7 +78,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     demo.add_argument("--users", type=int, default=500)
     demo.add_argument("--documents", type=int, default=5000)
-    demo.add_argument("--candidates", type=int, default=20, help="documents in the example ranking request")
+    demo.add_argument("--candidates", type=int, default=100,
+                      help="documents retrieved for the example ranking request (at most 100, SearchVectors' TopK)")
     demo.add_argument("--show", type=int, default=3, help="candidates printed from the response")
     demo.add_argument("--seed", type=int, default=7)
     demo.set_defaults(run=_demo_command)

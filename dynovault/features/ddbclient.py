@@ -70,17 +70,18 @@ class DynamoClient:
 
     def ensure_feast_table(self, table: str) -> None:
         """Create the table with Feast's key schema unless it exists."""
+        self.ensure_table({
+            "TableName": table,
+            "KeySchema": [{"AttributeName": "entity_id", "KeyType": "HASH"}],
+            "AttributeDefinitions": [{"AttributeName": "entity_id", "AttributeType": "S"}],
+            "BillingMode": "PAY_PER_REQUEST",
+        })
+
+    def ensure_table(self, definition: dict) -> None:
+        """Create a table from a CreateTable request unless one of its name exists."""
         try:
-            self.call("DescribeTable", {"TableName": table})
+            self.call("DescribeTable", {"TableName": definition["TableName"]})
         except DynamoCallError as error:
             if error.code != "ResourceNotFoundException":
                 raise
-            self.call(
-                "CreateTable",
-                {
-                    "TableName": table,
-                    "KeySchema": [{"AttributeName": "entity_id", "KeyType": "HASH"}],
-                    "AttributeDefinitions": [{"AttributeName": "entity_id", "AttributeType": "S"}],
-                    "BillingMode": "PAY_PER_REQUEST",
-                },
-            )
+            self.call("CreateTable", definition)

@@ -2,8 +2,11 @@
 
 Users and documents get batch features (Parquet → change-detecting ingest), user × document
 interactions arrive as pushes (the streaming lane), and an LLM relevance score per
-candidate is a direct write. A feature service gathers what a ranker reads; the demo then
-prints one ranking request (one user, a page of candidate documents) and its answer.
+candidate is a direct write. The documents' title embeddings also go into a table with a
+vector index, so retrieval runs in the same store: SearchVectors finds the documents
+nearest a query embedding, and the feature service gathers what a ranker reads about
+them. The demo prints that retrieval request, the ranking request for the documents it
+found, and its answer.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from dynovault.features.ingest import ingest, parquet_columns
 
 PROJECT = "dash"
 SERVICE = "dash_ranking"
+EMBEDDINGS = "dash_doc_embeddings"
+EMBEDDING_DIMENSIONS = 8
 FILE_TYPES = ("paper", "doc", "sheet", "slides", "pdf", "image")
 TEAMS = ("search", "ml", "infra", "design", "sales")
 
@@ -89,6 +94,48 @@ def _documents(count: int, rng: random.Random, now: datetime) -> dict[str, list]
     }
 
 
+def _embeddings_table() -> dict:
+    """Documents by id with their title embedding, a vector index over it (cosine) and the
+    file type as an inline filter."""
+    return {
+        "TableName": EMBEDDINGS,
+        "KeySchema": [{"AttributeName": "doc_id", "KeyType": "HASH"}],
+        "AttributeDefinitions": [{"AttributeName": "doc_id", "AttributeType": "S"},
+                                 {"AttributeName": "file_type", "AttributeType": "S"}],
+        "BillingMode": "PAY_PER_REQUEST",
+        "VectorIndexes": [{
+            "IndexName": "by_title", "VectorAttribute": {"AttributeName": "embedding"},
+            "Dimensions": EMBEDDING_DIMENSIONS, "DistanceFunction": "COSINE",
+            "SearchSchema": [{"AttributeName": "file_type", "SearchSchemaElementType": "INLINE_FILTER"}],
+            "Projection": {"ProjectionType": "KEYS_ONLY"},
+        }],
+    }
+
+
+def _load_embeddings(client: DynamoClient, documents: dict[str, list]) -> None:
+    client.ensure_table(_embeddings_table())
+    rows = [
+        {"doc_id": {"S": doc_id}, "file_type": {"S": file_type},
+         "embedding": {"L": [{"N": str(x)} for x in embedding]}}
+        for doc_id, file_type, embedding in zip(documents["doc_id"], documents["file_type"], documents["title_embedding"])
+    ]
+    for start in range(0, len(rows), 25):
+        client.batch_put(EMBEDDINGS, rows[start : start + 25])
+
+
+def _retrieve(client: DynamoClient, rng: random.Random, count: int) -> tuple[dict, list[str]]:
+    """The SearchVectors request for the ``count`` documents nearest a query embedding
+    (images left out), and the ids it found, nearest first."""
+    search = {
+        "TableName": EMBEDDINGS, "IndexName": "by_title", "TopK": count,
+        "SearchVector": [{"N": str(round(rng.gauss(0, 1), 3))} for _ in range(EMBEDDING_DIMENSIONS)],
+        "SearchConditionExpression": "file_type <> :image",
+        "ExpressionAttributeValues": {":image": {"S": "image"}},
+    }
+    results = client.call("SearchVectors", search)["SearchResults"]
+    return search, [result["Item"]["doc_id"]["S"] for result in results]
+
+
 def _write_parquet(columns: dict[str, list], path: Path) -> Path:
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -133,14 +180,16 @@ def run(endpoint: str, definitions_path: Path, users: int, documents: int, candi
     _wait_for_definitions(http)
     client = DynamoClient(endpoint)
     views = definitions.feature_views
+    docs = _documents(documents, rng, now)
     with tempfile.TemporaryDirectory() as scratch:
-        for name, columns in (("user_profile", _users(users, rng, now)), ("doc_stats", _documents(documents, rng, now))):
+        for name, columns in (("user_profile", _users(users, rng, now)), ("doc_stats", docs)):
             report = ingest(client, views[name], parquet_columns(_write_parquet(columns, Path(scratch) / f"{name}.parquet")))
             print(f"batch lane   {name:18} {report.summary()}")
+    _load_embeddings(client, docs)
 
     user = rng.randint(1, users)
-    page = sorted(rng.sample(range(documents), candidates))
-    doc_ids = [f"doc-{n:05d}" for n in page]
+    search, doc_ids = _retrieve(client, rng, candidates)
+    print(f"retrieval    {EMBEDDINGS:18} {len(doc_ids)} documents nearest the query (SearchVectors)")
     for doc_id in doc_ids[: candidates * 2 // 3]:
         http.post("/push", {"push_source_name": "doc_activity_events", "to": "online", "df": {
             "user_id": [user], "doc_id": [doc_id], "opens_30d": [rng.randint(1, 40)],
@@ -154,7 +203,7 @@ def run(endpoint: str, definitions_path: Path, users: int, documents: int, candi
 
     request = {"feature_service": SERVICE, "entities": {"user_id": [user] * candidates, "doc_id": doc_ids}}
     response = http.post("/get-online-features", request)
-    return {"request": request, "response": response}
+    return {"search": search, "request": request, "response": response}
 
 
 def show(example: dict, shown: int) -> str:
@@ -165,6 +214,7 @@ def show(example: dict, shown: int) -> str:
         orjson.dumps({key: column[key][:shown] for key in column}).decode() for column in response["results"]
     )
     return (
+        f"SearchVectors\n{orjson.dumps(example['search']).decode()}\n\n"
         f"POST /get-online-features\n{orjson.dumps(request).decode()}\n\n"
         f"response (first {shown} of {len(request['entities']['doc_id'])} candidates):\n"
         f'{{"metadata": {orjson.dumps(response["metadata"]).decode()},\n "results": [\n    {columns}\n]}}'
