@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.backup_helpers import wait_backup_available, wait_table_active
 from tests.test_conformance import refusal
 
 VECTOR = {"AttributeName": "embedding"}
@@ -341,3 +342,19 @@ def test_update_table_adds_a_vector_index_built_from_the_items_then_drops_it(ddb
     refused(lambda: search(ddb, name, "first"), "ValidationException", "The table does not have the specified index: first")
     refused(lambda: ddb.update_table(TableName=name, VectorIndexUpdates=[{"Delete": {"IndexName": "first"}}]),
             "ResourceNotFoundException")
+
+
+def test_a_restored_table_has_the_vector_indexes_of_its_backup_unless_overridden(ddb, docs, table_name):
+    arn = ddb.create_backup(TableName=docs, BackupName="vectors")["BackupDetails"]["BackupArn"]
+    wait_backup_available(ddb, arn)
+    ddb.restore_table_from_backup(TargetTableName=table_name, BackupArn=arn)
+    wait_table_active(ddb, table_name)
+    assert search(ddb, table_name, "euclid") == search(ddb, docs, "euclid")
+    assert [i["IndexName"] for i in ddb.describe_table(TableName=table_name)["Table"]["VectorIndexes"]] == [
+        "cosine", "euclid", "dotp"]
+    ddb.restore_table_from_backup(TargetTableName=table_name + "-one", BackupArn=arn,
+                                  VectorIndexOverride=[vector_index("only", "DOT_PRODUCT")])
+    wait_table_active(ddb, table_name + "-one")
+    assert keys(search(ddb, table_name + "-one", "only")) == ["a", "d", "b", "c"]
+    refused(lambda: search(ddb, table_name + "-one", "cosine"), "ValidationException",
+            "The table does not have the specified index: cosine")

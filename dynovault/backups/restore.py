@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 
 from dynovault.backups import jobs
 from dynovault.errors import TableAlreadyExistsException
-from dynovault.indexes import GLOBAL, LOCAL, key_names
+from dynovault.indexes import GLOBAL, LOCAL, VECTOR, key_names
 from dynovault.node import Node
 from dynovault.storage.engine import ItemChange
 from dynovault.tables import FILLING_MEMBER, is_being_filled, new_table_description
@@ -64,13 +64,25 @@ def restore_definition(source: dict, request: dict) -> dict:
             indexes = [_with_index_throughput(index, billing_mode, throughput) for index in indexes]
         if indexes:
             definition[member] = indexes
+    vectors = request.get("VectorIndexOverride")
+    if vectors is None:
+        vectors = [_vector_index_definition(index) for index in source.get(VECTOR, ())]
+    if vectors:
+        definition[VECTOR] = vectors
     used = set(key_names(source["KeySchema"]))
     for member in _OVERRIDES:
         used |= {name for index in definition.get(member, ()) for name in key_names(index["KeySchema"])}
+    used |= {name for index in vectors for name in key_names(index.get("SearchSchema", []))}
     definition["AttributeDefinitions"] = [d for d in source["AttributeDefinitions"] if d["AttributeName"] in used]
     if "TableClassSummary" in source:
         definition["TableClass"] = source["TableClassSummary"]["TableClass"]
     return definition
+
+
+def _vector_index_definition(index: dict) -> dict:
+    """A vector index of the source as CreateTable declares it (the catalog's description
+    less its status)."""
+    return {name: value for name, value in index.items() if name != "IndexStatus"}
 
 
 def _index_definition(index: dict) -> dict:
