@@ -8,6 +8,8 @@ each vector is one of ``topics`` random centres plus isotropic noise, normalised
 
 from __future__ import annotations
 
+import argparse
+
 import numpy as np
 
 TOPICS = 1_000
@@ -22,3 +24,9 @@ def clustered_embeddings(rng: np.random.Generator, count: int, dimensions: int, 
     noise = rng.standard_normal((count, dimensions), dtype=np.float32) * (SPREAD / np.sqrt(dimensions))
     vectors = centres[rng.integers(0, topics, count)] + noise
     return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def add_corpus_arguments(parser: argparse.ArgumentParser) -> None:
+    """How many vectors a benchmark indexes, and of how many dimensions."""
+    parser.add_argument("--vectors", type=int, default=100_000)
+    parser.add_argument("--dimensions", type=int, default=384)

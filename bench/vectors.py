@@ -22,7 +22,7 @@ import numpy as np
 import orjson
 import psutil
 
-from bench.embeddings import clustered_embeddings
+from bench.embeddings import add_corpus_arguments, clustered_embeddings
 from bench.loadgen import CpuMeter, Response, run_closed_loop, run_open_loop
 from bench.report import add_out_argument, write_json
 from bench.workloads import BATCH_WRITE_ITEMS, PRELOAD_CONNECTIONS, check_batch_write, raw_request
@@ -34,8 +34,7 @@ _QUERY_SEED = 99
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--vectors", type=int, default=100_000)
-    parser.add_argument("--dimensions", type=int, default=384)
+    add_corpus_arguments(parser)
     parser.add_argument("--rate", type=float, default=50.0, help="SearchVectors requests per second")
     parser.add_argument("--duration", type=float, default=20.0, help="seconds of each latency window")
     parser.add_argument("--recall-queries", type=int, default=200)

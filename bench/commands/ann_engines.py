@@ -19,7 +19,7 @@ from collections.abc import Callable
 import numpy as np
 import psutil
 
-from bench.embeddings import clustered_embeddings
+from bench.embeddings import add_corpus_arguments, clustered_embeddings
 from bench.report import add_out_argument, write_json
 
 CONNECTIVITY = 16
@@ -28,8 +28,7 @@ EXPANSION_SEARCH = 128
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--vectors", type=int, default=100_000)
-    parser.add_argument("--dimensions", type=int, default=384)
+    add_corpus_arguments(parser)
     parser.add_argument("--queries", type=int, default=500)
     parser.add_argument("--inserts", type=int, default=2_000, help="single-vector inserts after the build")
     parser.add_argument("--threads", type=int, default=1)
