@@ -9,6 +9,15 @@ from pathlib import Path
 from dynovault.errors import ResourceNotFoundException
 from dynovault.storage.engine import Store, Table
 
+# Marks, in the catalog, a table an import is still writing (a restore marks its table in
+# its RestoreSummary).
+FILLING_MEMBER = "ImportInProgress"
+
+
+def is_being_filled(description: dict) -> bool:
+    """Whether a restore or an import is still writing the table's items (it is CREATING)."""
+    return bool((description.get("RestoreSummary") or {}).get("RestoreInProgress") or description.get(FILLING_MEMBER))
+
 
 @dataclass(frozen=True)
 class Archives:
@@ -43,9 +52,10 @@ class Node:
         return f"{self.table_arn(table)}/stream/{label}"
 
     def table(self, name_or_arn: str) -> Table:
-        """The live table a request names (by name or ARN), or DynamoDB's not-found error."""
+        """The live table a request names (by name or ARN), or DynamoDB's not-found error,
+        which is also its answer while a restore or an import is still filling the table."""
         table = self.store.tables.get(table_name(name_or_arn))
-        if table is None:
+        if table is None or is_being_filled(table.description):
             raise ResourceNotFoundException("Requested resource not found")
         return table
 

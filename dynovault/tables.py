@@ -16,19 +16,16 @@ from dynovault.errors import (
     invalid,
 )
 from dynovault.indexes import GLOBAL, LOCAL, VECTOR, all_indexes, created_indexes, with_index_status
-from dynovault.node import Node, table_name
+from dynovault.node import FILLING_MEMBER, Node, is_being_filled, table_name
 from dynovault.storage.engine import Table
 from dynovault.storage.expiry import TTL_MEMBER
 from dynovault.storage.recovery import PITR_MEMBER
-from dynovault.vectors import created_vector_indexes, with_vector_index_status
 from dynovault.storage.streams import STREAM_ID_MEMBER
 from dynovault.streams import LABEL_MEMBER, created_stream
+from dynovault.vectors import created_vector_indexes, with_vector_index_status
 
 # A partition key and at most one sort key (botocore's model no longer says so).
 MAX_KEY_ELEMENTS = 2
-# Marks, in the catalog, a table an import is still writing (a restore marks its table in
-# its RestoreSummary).
-FILLING_MEMBER = "ImportInProgress"
 # Kept in the catalog but not part of a TableDescription.
 _INTERNAL_FIELDS = ("Tags", TTL_MEMBER, PITR_MEMBER, FILLING_MEMBER, STREAM_ID_MEMBER)
 _UNSUPPORTED = (
@@ -141,11 +138,6 @@ def describe(node: Node, table: Table, status: str | None = None) -> dict:
         if member in description:
             description[member] = [_describe_index(node, table, index) for index in description[member]]
     return description
-
-
-def is_being_filled(description: dict) -> bool:
-    """Whether a restore or an import is still writing the table's items."""
-    return bool((description.get("RestoreSummary") or {}).get("RestoreInProgress") or description.get(FILLING_MEMBER))
 
 
 def _describe_index(node: Node, table: Table, index: dict) -> dict:

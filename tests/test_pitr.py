@@ -14,7 +14,7 @@ from botocore.config import Config
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dynovault.backups.continuous import Snapshot, trim_point
+from dynovault.backups.continuous import RECENT_SNAPSHOTS, Snapshot, unneeded
 from dynovault.testing.processes import ServerProcess
 from tests.backup_helpers import (
     by_key,
@@ -133,12 +133,14 @@ def test_restore_to_latest_time_with_overrides_by_source_arn(client, table_name)
     assert restored["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "DISABLED"
 
 
-def test_trim_point_keeps_the_newest_snapshot_from_before_the_period():
-    kept = [Snapshot(float(t), t, Path(f"{t}.snap")) for t in (10, 20, 30, 40)]
-    assert trim_point(kept, 5.0) == 0
-    assert trim_point(kept, 10.0) == 0
-    assert trim_point(kept, 25.0) == 1
-    assert trim_point(kept, 45.0) == 3
+def test_the_snapshots_kept_are_the_base_before_the_period_and_the_newest_after_it():
+    kept = [Snapshot(float(t), t, Path(f"{t}.snap")) for t in range(10, 200, 10)]
+    assert unneeded(kept, 5.0) == kept[1:-RECENT_SNAPSHOTS]
+    dropped = unneeded(kept, 45.0)
+    assert kept[3] not in dropped and kept[:3] == dropped[:3]
+    assert [s for s in kept if s not in dropped] == [kept[3], *kept[-RECENT_SNAPSHOTS:]]
+    assert unneeded(kept[:2], 500.0) == [kept[0]]
+    assert unneeded(kept[:1], 500.0) == []
 
 
 # ---- the property -------------------------------------------------------------------------

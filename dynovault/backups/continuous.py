@@ -6,7 +6,8 @@ the table is taken at once. Every node then keeps its own snapshots, one every
 ``snapshot interval`` while the table changes, as snapshot files under
 ``<backup dir>/pitr/<TableId>/<LSN>-<microseconds>.snap``, and trims what restoring to a
 time inside the recovery period no longer needs: snapshots older than the newest one
-taken before the period began, and the history up to that one's LSN.
+taken before the period began (the base) and all but the newest few after it, and the
+history up to the base's LSN.
 
 A restore to time T starts from the newest snapshot taken at or before T and applies the
 history's changes after it whose commit time is at or before T: exactly the commits made
@@ -45,6 +46,8 @@ DAY_SECONDS = 86400
 # History records read per step of a restore or of the check for changes.
 HISTORY_CHUNK = 5000
 SNAPSHOT_SUFFIX = ".snap"
+# Snapshots kept after the oldest one a restore may need, so a restore replays little history.
+RECENT_SNAPSHOTS = 6
 
 log = logging.getLogger(__name__)
 
@@ -156,11 +159,14 @@ def take_snapshot(node: Node, table: Table) -> None:
     jobs.start("pitr-snapshot", table.name, write())
 
 
-def trim_point(kept: list[Snapshot], horizon: float) -> int:
-    """How many of the oldest snapshots restoring to any time after ``horizon`` no longer
-    needs: all before the newest one taken at or before it."""
-    at_or_before = [snapshot for snapshot in kept if snapshot.taken_at <= horizon]
-    return max(len(at_or_before) - 1, 0)
+def unneeded(kept: list[Snapshot], horizon: float) -> list[Snapshot]:
+    """The snapshots restoring to any time after ``horizon`` no longer needs: all before
+    the newest one taken at or before it (the base every such restore can start from),
+    and all but the newest ``RECENT_SNAPSHOTS`` after the base (they only shorten the
+    history a restore replays)."""
+    base = max(len([s for s in kept if s.taken_at <= horizon]) - 1, 0)
+    later = kept[base + 1 :]
+    return kept[:base] + later[: max(len(later) - RECENT_SNAPSHOTS, 0)]
 
 
 def _changed_since(node: Node, table: Table, lsn: int) -> bool:
@@ -177,12 +183,13 @@ def maintain(node: Node, table: Table, interval: float) -> None:
         take_snapshot(node, table)
     if _READING[table_id] or not kept:
         return
-    drop = trim_point(kept, time.time() - recovery_days(table.description) * DAY_SECONDS)
-    for snapshot in kept[:drop]:
+    dropped = unneeded(kept, time.time() - recovery_days(table.description) * DAY_SECONDS)
+    for snapshot in dropped:
         snapshot.path.unlink(missing_ok=True)
-    if _TRIMMED_THROUGH.get(table_id) != kept[drop].lsn:
-        node.store.trim_history(table, kept[drop].lsn)
-        _TRIMMED_THROUGH[table_id] = kept[drop].lsn
+    base = next(snapshot for snapshot in kept if snapshot not in dropped)
+    if _TRIMMED_THROUGH.get(table_id) != base.lsn:
+        node.store.trim_history(table, base.lsn)
+        _TRIMMED_THROUGH[table_id] = base.lsn
 
 
 def forget_orphans(node: Node) -> None:

@@ -30,9 +30,9 @@ from dynovault.backups.formats import CSV, ION, BadLine, Item, csv_items, dynamo
 from dynovault.backups.restore import Chunk, fill_table
 from dynovault.errors import DynamoError, ImportConflictException, ImportNotFoundException
 from dynovault.items import store_form, validated_item
-from dynovault.node import Node, table_name
+from dynovault.node import FILLING_MEMBER, Node, table_name
 from dynovault.storage.engine import Table
-from dynovault.tables import FILLING_MEMBER, new_table_description
+from dynovault.tables import new_table_description
 
 log = logging.getLogger(__name__)
 

@@ -15,9 +15,9 @@ from collections.abc import AsyncIterator
 from dynovault.backups import jobs
 from dynovault.errors import TableAlreadyExistsException
 from dynovault.indexes import GLOBAL, LOCAL, VECTOR, key_names
-from dynovault.node import Node
+from dynovault.node import FILLING_MEMBER, Node, is_being_filled
 from dynovault.storage.engine import ItemChange
-from dynovault.tables import FILLING_MEMBER, is_being_filled, new_table_description
+from dynovault.tables import new_table_description
 
 # Items per commit while filling a table.
 FILL_CHUNK_ITEMS = 500
