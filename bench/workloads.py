@@ -22,15 +22,19 @@ BATCH_GET_KEYS = 100
 BATCH_WRITE_ITEMS = 25
 PRELOAD_CONNECTIONS = 8
 _SIGNED_AT = datetime.now(UTC)
+# The static signature every benchmark request carries (for clients other than raw_request too).
+SIGNATURE_HEADERS = {
+    "X-Amz-Date": f"{_SIGNED_AT:%Y%m%dT%H%M%SZ}",
+    "Authorization": f"AWS4-HMAC-SHA256 Credential=bench/{_SIGNED_AT:%Y%m%d}/us-east-1/dynamodb/aws4_request, "
+    "SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=" + "0" * 64,
+}
 _HEAD = (
     "POST / HTTP/1.1\r\n"
     "Host: localhost\r\n"
     "Content-Type: application/x-amz-json-1.0\r\n"
     "X-Amz-Target: DynamoDB_20120810.{operation}\r\n"
-    f"X-Amz-Date: {_SIGNED_AT:%Y%m%dT%H%M%SZ}\r\n"
-    f"Authorization: AWS4-HMAC-SHA256 Credential=bench/{_SIGNED_AT:%Y%m%d}/us-east-1/dynamodb/aws4_request, "
-    "SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=" + "0" * 64 + "\r\n"
-    "Content-Length: {length}\r\n"
+    + "".join(f"{name}: {value}\r\n" for name, value in SIGNATURE_HEADERS.items())
+    + "Content-Length: {length}\r\n"
     "\r\n"
 )
 

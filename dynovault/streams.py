@@ -161,8 +161,9 @@ def sequence_number(lsn: int) -> str:
     return f"{lsn:0{_SEQUENCE_DIGITS}d}"
 
 
-def shard_id(stream: Stream, shard: Shard) -> str:
-    return f"shardId-{shard.first_lsn:020d}-{stream.sid[:4].hex()}"
+def shard_id(stream: Stream, first_lsn: int) -> str:
+    """The id of the stream's shard that starts at ``first_lsn``."""
+    return f"shardId-{first_lsn:020d}-{stream.sid[:4].hex()}"
 
 
 def _streams(node: Node) -> Iterator[Stream]:
@@ -223,7 +224,7 @@ def describe_stream(node: Node, stream: Stream, limit: int, after_shard: str | N
     if children_of is not None:
         parent = find_shard(node, stream, children_of)
         shards = [shard for shard in shards if shard.parent == parent.first_lsn]
-    named = [(shard_id(stream, shard), shard) for shard in shards]
+    named = [(shard_id(stream, shard.first_lsn), shard) for shard in shards]
     if after_shard is not None:
         named = [(name, shard) for name, shard in named if name > after_shard]
     page = named[:limit]
@@ -250,7 +251,7 @@ def _describe_shard(stream: Stream, name: str, shard: Shard) -> dict:
         numbers["EndingSequenceNumber"] = sequence_number(max(start, shard.last_lsn or start))
     described = {"ShardId": name, "SequenceNumberRange": numbers}
     if shard.parent is not None:
-        described["ParentShardId"] = f"shardId-{shard.parent:020d}-{stream.sid[:4].hex()}"
+        described["ParentShardId"] = shard_id(stream, shard.parent)
     return described
 
 
@@ -309,7 +310,7 @@ def _parse_sequence(text: str, shard: Shard, stream: Stream) -> int:
     beyond = shard.closed and lsn > (shard.last_lsn or shard.first_lsn)
     if lsn < shard.first_lsn or beyond:
         raise ValidationException(
-            f"Invalid SequenceNumber: {text} is not in the range of shard {shard_id(stream, shard)}"
+            f"Invalid SequenceNumber: {text} is not in the range of shard {shard_id(stream, shard.first_lsn)}"
         )
     return lsn
 

@@ -29,6 +29,7 @@ from dynovault.streams import (
     decode_iterator,
     find_stream,
     get_records,
+    shard_id,
     shard_iterator,
 )
 from dynovault.tables import create_table
@@ -458,19 +459,28 @@ def test_kill_9_keeps_every_acknowledged_record_and_sequence_numbers_grow(tmp_pa
         proc.stop()
 
 
-def test_a_follower_serves_the_leaders_stream_under_the_same_sequence_numbers(tmp_path, table_name):
-    cluster = Cluster(tmp_path, follower_count=1).start()
+def test_a_follower_serves_the_leaders_stream_shards_and_sequence_numbers(tmp_path, table_name):
+    same = ["--stream-shard-records", "2", "--ttl-interval", "0.1"]
+    cluster = Cluster(tmp_path, follower_count=1, leader_args=same, follower_args=same).start()
     try:
         leader = client_for(cluster.leader.url)
         arn = create_streamed(leader, table_name, "NEW_AND_OLD_IMAGES")["LatestStreamArn"]
         leader.put_item(TableName=table_name, Item={"pk": {"S": "x"}, "v": {"N": "1"}})
         leader.put_item(TableName=table_name, Item={"pk": {"S": "x"}, "v": {"N": "2"}})
         leader.delete_item(TableName=table_name, Key={"pk": {"S": "x"}})
+        leader.update_time_to_live(TableName=table_name,
+                                   TimeToLiveSpecification={"Enabled": True, "AttributeName": "ttl"})
+        leader.put_item(TableName=table_name, Item={"pk": {"S": "old"}, "ttl": {"N": str(int(time.time()) - 60)}})
+        wait_for(lambda: "Item" not in leader.get_item(TableName=table_name, Key={"pk": {"S": "old"}}))
         cluster.wait_caught_up()
-        on_leader = read_stream(streams_for(cluster.leader.url), arn)
-        on_follower = read_stream(streams_for(cluster.followers[0].url), arn)
-        assert [r["eventName"] for r in on_leader] == ["INSERT", "MODIFY", "REMOVE"]
-        assert on_follower == on_leader
+        on_leader, on_follower = streams_for(cluster.leader.url), streams_for(cluster.followers[0].url)
+        records = read_stream(on_leader, arn)
+        assert [r["eventName"] for r in records] == ["INSERT", "MODIFY", "REMOVE", "INSERT", "REMOVE"]
+        assert records[-1]["userIdentity"] == {"PrincipalId": "dynamodb.amazonaws.com", "Type": "Service"}
+        assert read_stream(on_follower, arn) == records
+        shards = on_leader.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
+        assert len(shards) == 3
+        assert on_follower.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"] == shards
     finally:
         cluster.stop()
 
@@ -495,7 +505,7 @@ def _local_stream(node: Node) -> tuple[str, str]:
     arn = node.stream_arn("local", node.store.tables["local"].description["LatestStreamLabel"])
     stream = find_stream(node, arn)
     (shard,) = node.store.streams.shards(stream.sid)
-    return arn, f"shardId-{shard.first_lsn:020d}-{stream.sid[:4].hex()}"
+    return arn, shard_id(stream, shard.first_lsn)
 
 
 def test_an_iterator_expires_after_15_minutes(local):
