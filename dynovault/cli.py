@@ -11,7 +11,7 @@ from pathlib import Path
 import uvloop
 from aiohttp import web
 
-from dynovault import logs, tls
+from dynovault import logs, tls, workers
 from dynovault.api.auth import authenticator_for
 from dynovault.app import NodeSettings, serving_app
 from dynovault.backups import cli as backups_cli
@@ -59,6 +59,14 @@ def _serve_parser(commands: argparse._SubParsersAction) -> None:
                        help="records after which a stream's shard closes and a child opens (default "
                             f"{DEFAULT_SHARD_LIMITS.records}; shards also close after 4 hours); the same on every node")
     serve.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+    serve.add_argument(
+        "--workers", default=1, type=_workers, metavar="N",
+        help="processes serving the port: one writer and N-1 readers answering eventually consistent reads "
+             "(auto: one per usable core; default 1, which keeps eventually consistent reads read-your-writes)",
+    )
+    # How the writer of --workers N starts its readers.
+    serve.add_argument("--reader-of", type=Path, help=argparse.SUPPRESS)
+    serve.add_argument("--reader-index", type=int, default=0, help=argparse.SUPPRESS)
     features_cli.add_serve_options(serve)
     backups_cli.add_serve_options(serve)
     replication_cli.add_serve_options(serve)
@@ -77,14 +85,22 @@ def serve_command(args: argparse.Namespace) -> int:
             file=sys.stderr,
             flush=True,
         )
+    if args.reader_of is not None:
+        workers.serve_reader(_node_settings(args), args.host, args.port, args.reader_of, args.reader_index, ssl_context)
+        return 0
+    writer_socket = None
     try:
-        app = serving_app(_node_settings(args))
+        if args.workers > 1:
+            app, writer_socket = workers.writer_app(_node_settings(args), args.workers)
+        else:
+            app = serving_app(_node_settings(args))
     except RoleConflict as conflict:
         print(f"dynovault serve: {args.data_dir}: {conflict}", file=sys.stderr, flush=True)
         return 2
     scheme = "https" if ssl_context else "http"
     print(
-        f"dynovault listening on {scheme}://{args.host}:{args.port} (data: {args.data_dir})",
+        f"dynovault listening on {scheme}://{args.host}:{args.port} (data: {args.data_dir}, "
+        f"{args.workers} worker{'s' if args.workers > 1 else ''})",
         file=sys.stderr,
         flush=True,
     )
@@ -92,9 +108,17 @@ def serve_command(args: argparse.Namespace) -> int:
     # collector's full passes, whose pauses would otherwise land in request latency.
     gc.collect()
     gc.freeze()
-    web.run_app(app, host=args.host, port=args.port, print=None, access_log=None, ssl_context=ssl_context,
+    web.run_app(app, host=args.host, port=args.port, path=None if writer_socket is None else str(writer_socket),
+                reuse_port=writer_socket is not None or None, print=None, access_log=None, ssl_context=ssl_context,
                 loop=uvloop.new_event_loop())
     return 0
+
+
+def _workers(text: str) -> int:
+    count = workers.usable_cores() if text == "auto" else int(text)
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 (or auto), not {text}")
+    return count
 
 
 def _node_settings(args: argparse.Namespace) -> NodeSettings:

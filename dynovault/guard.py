@@ -33,6 +33,16 @@ class LeaderAnswer:
     body: bytes
 
 
+@dataclass(frozen=True, slots=True)
+class Passthrough:
+    """What a process that serves only some operations does with the rest: a request for
+    an operation not in ``served_here`` goes to ``forward`` as it arrived, before its body
+    is parsed, and the answer is passed back (a reader worker and its node's writer)."""
+
+    served_here: frozenset[str]
+    forward: Callable[[Forwardable], Awaitable[LeaderAnswer]]
+
+
 class Guard(Protocol):
     async def __call__(
         self, operation: str, payload: dict[str, Any], run_here: Callable[[], Awaitable[T]], request: Forwardable

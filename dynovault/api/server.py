@@ -38,7 +38,7 @@ from dynovault.errors import (
     ServiceUnavailable,
     UnknownOperationException,
 )
-from dynovault.guard import Forwardable, Guard, LeaderAnswer, run_here
+from dynovault.guard import Forwardable, Guard, LeaderAnswer, Passthrough, run_here
 from dynovault.node import Node
 
 log = logging.getLogger(__name__)
@@ -65,6 +65,8 @@ class Authenticator(Protocol):
 
 
 NODE_KEY = web.AppKey("node", Node)
+# Which of a node's processes answers (``--workers``): "writer", "reader-1", ...
+WORKER_KEY = web.AppKey("worker", str)
 # A random per-process prefix and a counter: as unique as a uuid4 per answer, at a tenth
 # of its cost on the hot path.
 _REQUEST_ID_PREFIX = uuid.uuid4().hex[:20].upper()
@@ -123,7 +125,10 @@ async def _read_body(request: web.Request, large_bodies: asyncio.Semaphore) -> b
 class Dispatcher:
     """Routes a DynamoDB request to its operation handler and shapes every outcome."""
 
-    def __init__(self, node: Node, authenticate: Authenticator | None = None, guard: Guard = run_here) -> None:
+    def __init__(
+        self, node: Node, authenticate: Authenticator | None = None, guard: Guard = run_here,
+        passthrough: Passthrough | None = None,
+    ) -> None:
         self.node = node
         # Target prefix -> (service model, handlers by operation name).
         self.services: dict[str, tuple[str, dict[str, Handler]]] = {
@@ -132,6 +137,7 @@ class Dispatcher:
         }
         self.authenticate = authenticate
         self.guard = guard
+        self.passthrough = passthrough
         self._large_bodies = asyncio.Semaphore(LARGE_BODIES_AT_ONCE)
 
     async def __call__(self, request: web.Request) -> web.Response:
@@ -156,6 +162,9 @@ class Dispatcher:
         whatever of the signature needs no body is checked before the body is read."""
         checked = None if self.authenticate is None else self.authenticate.check_headers(request)
         body = await _read_body(request, self._large_bodies)
+        passthrough = self.passthrough
+        if passthrough is not None and _operation(request) not in passthrough.served_here:
+            return _passed_back(await passthrough.forward(Forwardable(request.path, request.headers, body)))
         payload = request_payload(body, request.headers.get("Content-Encoding"), MAX_REQUEST_BYTES)
         service, operation, handler = self._handler(request.headers.get("X-Amz-Target", ""))
         if self.authenticate is not None:
@@ -165,9 +174,7 @@ class Dispatcher:
             operation, payload, lambda: handler(payload, self.node), Forwardable(request.path, request.headers, body)
         )
         if isinstance(result, LeaderAnswer):
-            if result.status != 200:
-                raise leader_error(result)
-            return result.body
+            return _passed_back(result)
         return result if isinstance(result, bytes) else orjson.dumps(result)
 
     def _handler(self, target: str) -> tuple[str, str, Handler]:
@@ -177,6 +184,17 @@ class Dispatcher:
         if handler is None:
             raise UnknownOperationException(f"Unknown operation: {target or '(no X-Amz-Target header)'}")
         return service, operation, handler
+
+
+def _operation(request: web.Request) -> str:
+    return request.headers.get("X-Amz-Target", "").removeprefix(TARGET_PREFIX)
+
+
+def _passed_back(answer: LeaderAnswer) -> bytes:
+    """The body of another process's answer to a request passed to it, or its error as ours."""
+    if answer.status != 200:
+        raise leader_error(answer)
+    return answer.body
 
 
 def leader_error(answer: LeaderAnswer) -> DynamoError:
@@ -195,10 +213,10 @@ def leader_error(answer: LeaderAnswer) -> DynamoError:
 
 async def health(request: web.Request) -> web.Response:
     node = request.app[NODE_KEY]
-    return web.json_response(
-        {"status": "ok", "tables": len(node.store.tables), "last_lsn": node.store.last_lsn},
-        dumps=lambda v: orjson.dumps(v).decode(),
-    )
+    answer = {"status": "ok", "tables": len(node.store.tables), "last_lsn": node.store.last_lsn}
+    if WORKER_KEY in request.app:
+        answer["worker"] = request.app[WORKER_KEY]
+    return web.json_response(answer, dumps=lambda v: orjson.dumps(v).decode())
 
 
 async def endpoint_health(request: web.Request) -> web.Response:
@@ -206,7 +224,10 @@ async def endpoint_health(request: web.Request) -> web.Response:
     return allow_origin(request, web.Response(text=f"healthy: dynamodb.{request.app[NODE_KEY].region}.amazonaws.com"))
 
 
-def build_app(node: Node, authenticate: Authenticator | None = None, guard: Guard = run_here) -> web.Application:
+def build_app(
+    node: Node, authenticate: Authenticator | None = None, guard: Guard = run_here,
+    passthrough: Passthrough | None = None,
+) -> web.Application:
     """The application with the DynamoDB endpoint (CORS included) and ``/health``; the
     composition root adds the other layers' routes to it."""
     # Bodies are read as sent and decoded by the dispatcher (api/bodies.py): the signature
@@ -214,7 +235,7 @@ def build_app(node: Node, authenticate: Authenticator | None = None, guard: Guar
     # plain text before any handler could shape them.
     app = web.Application(client_max_size=MAX_REQUEST_BYTES, handler_args={"auto_decompress": False})
     app[NODE_KEY] = node
-    dispatcher = Dispatcher(node, authenticate, guard)
+    dispatcher = Dispatcher(node, authenticate, guard, passthrough)
     # The bound coroutine method: aiohttp wraps any other callable in a deprecated shim
     # that costs a coroutine frame per request.
     app.router.add_post("/", dispatcher.__call__)

@@ -11,76 +11,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import shutil
-import tempfile
 from pathlib import Path
 
-import orjson
 import uvloop
 from aiohttp import web
-from rocksdict import AccessType, Options, Rdict
 
 from dynovault import logs, metrics
 from dynovault.node import Node
-from dynovault.storage.engine import CATALOG_CF, STATS_CF, Table, open_table
+from dynovault.storage.secondary import SecondaryStore
 
 log = logging.getLogger(__name__)
 KEEP_UP_KEY = web.AppKey("keep_up", asyncio.Task)
-
-
-class SecondaryStore:
-    """The part of ``Store`` serving reads (``tables``, ``get_many``), over a secondary
-    instance. New tables mean new column families, which a secondary only sees when
-    reopened, so a refresh that finds one reopens."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
-        self.scratch = Path(tempfile.mkdtemp(prefix="dynovault-reader-"))
-        self.tables: dict[str, Table] = {}
-        self._open()
-
-    def _open(self) -> None:
-        options = Options(raw_mode=True)
-        names = [name for name in Rdict.list_cf(str(self.data_dir), options) if name != "default"]
-        self.db = Rdict(
-            str(self.data_dir),
-            options=options,
-            column_families={name: Options(raw_mode=True) for name in names},
-            access_type=AccessType.secondary(str(self.scratch)),
-        )
-        self._load_catalog()
-
-    def _load_catalog(self) -> bool:
-        """Read the table catalog; False when a table's column family is not open yet."""
-        tables = {}
-        stats = self.db.get_column_family(STATS_CF)
-        for name, raw in self.db.get_column_family(CATALOG_CF).items():
-            table = open_table(self.db, orjson.loads(raw), stats)
-            if table is None:
-                return False
-            tables[name.decode()] = table
-        self.tables = tables
-        return True
-
-    def refresh(self) -> None:
-        self.db.try_catch_up_with_primary()
-        if not self._load_catalog():
-            self.db.close()
-            self._open()
-
-    def get_many(self, table: Table, keys: list[bytes]) -> list[bytes | None]:
-        return table.data.get(keys)
-
-    def close(self) -> None:
-        self.db.close()
-        shutil.rmtree(self.scratch, ignore_errors=True)
 
 
 async def _keep_up(store: SecondaryStore, interval: float) -> None:
     while True:
         await asyncio.sleep(interval)
         try:
-            store.refresh()
+            store.catch_up()
         except Exception:  # a failed catch-up is retried on the next tick
             log.exception("catching up with the node failed")
 

@@ -31,14 +31,14 @@ FORWARDED_BY = "X-Dynovault-Forwarded-By"
 
 
 def served_by_follower(operation: str, payload: dict) -> bool:
-    return operation in FOLLOWER_READS and not _wants_consistency(payload)
+    return operation in FOLLOWER_READS and not wants_consistency(payload)
 
 
 def is_write(operation: str) -> bool:
     return operation not in READ_ONLY
 
 
-def _wants_consistency(payload: dict) -> bool:
+def wants_consistency(payload: dict) -> bool:
     if payload.get("ConsistentRead"):
         return True
     request_items = payload.get("RequestItems")
