@@ -45,11 +45,20 @@ async def _status(request: web.Request) -> web.Response:
     return _json(request.app[REPLICATOR_KEY].status())
 
 
+def _decided_by_etcd(replicator: Replicator) -> web.Response | None:
+    if replicator.coordinator is None:
+        return None
+    return _json({"message": "in cluster mode etcd decides who leads: roles are not changed by hand"}, status=409)
+
+
 async def _promote(request: web.Request) -> web.Response:
-    return _json(await request.app[REPLICATOR_KEY].promote())
+    replicator = request.app[REPLICATOR_KEY]
+    return _decided_by_etcd(replicator) or _json(await replicator.promote())
 
 
 async def _follow(request: web.Request) -> web.Response:
+    if (refused := _decided_by_etcd(request.app[REPLICATOR_KEY])) is not None:
+        return refused
     try:
         leader_url = (await request.json(loads=orjson.loads))["leader"]
         if not isinstance(leader_url, str) or not leader_url.startswith(("http://", "https://")):

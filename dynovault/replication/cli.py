@@ -14,6 +14,8 @@ import orjson
 
 from dynovault import tls
 from dynovault.replication.config import ReplicationConfig, Role
+from dynovault.replication.etcd import parse_endpoints
+from dynovault.replication.identity import RoleConflict
 from dynovault.replication.protocol import FOLLOW_PATH, PROMOTE_PATH
 from dynovault.signing import PeerCredentials, first_credentials, load_credentials
 
@@ -42,11 +44,27 @@ def add_serve_options(serve: argparse.ArgumentParser) -> None:
                             "(default: beside the data directory)")
     group.add_argument("--checkpoints-at-once", type=int, default=2, metavar="N",
                        help="checkpoints the leader streams at the same time (default 2)")
+    group.add_argument("--cluster", metavar="etcd://HOST:PORT[,HOST:PORT...]",
+                       help="cluster mode: leadership is an etcd lease, roles and the leader come from etcd")
+    group.add_argument("--cluster-name", default="dynovault", metavar="NAME",
+                       help="the cluster's name in etcd (default dynovault)")
+    group.add_argument("--advertise-url", metavar="URL",
+                       help="this node's URL as the other nodes reach it (default: from --host and --port)")
+    group.add_argument("--ack-log", type=Path, metavar="FILE",
+                       help="append 'epoch LSN unix-time' for every write this node acknowledges")
     group.add_argument("--checkpoint-write-timeout", type=float, default=60.0, metavar="SECONDS",
                        help="drop a checkpoint download whose reader stops reading this long (default 60)")
 
 
 def config_from(args: argparse.Namespace) -> ReplicationConfig:
+    if args.cluster and (args.role or args.leader):
+        raise RoleConflict("with --cluster, etcd decides who leads: --role and --leader are not given")
+    if args.cluster:
+        try:
+            parse_endpoints(args.cluster)
+        except ValueError as error:
+            raise RoleConflict(f"--cluster: {error}") from None
+    scheme = "https" if args.tls_cert else "http"
     return ReplicationConfig(
         role=Role(args.role) if args.role else None,
         force_role=args.force_role,
@@ -61,6 +79,10 @@ def config_from(args: argparse.Namespace) -> ReplicationConfig:
         checkpoints_at_once=args.checkpoints_at_once,
         checkpoint_write_timeout=args.checkpoint_write_timeout,
         client_ssl=tls.client_context(args.tls_ca),
+        cluster_url=args.cluster,
+        cluster_name=args.cluster_name,
+        advertise_url=(args.advertise_url or f"{scheme}://{_reachable_host(args.host)}:{args.port}").rstrip("/"),
+        ack_log=args.ack_log,
     )
 
 

@@ -41,6 +41,13 @@ class ReplicationConfig:
     checkpoints_at_once: int = 2
     checkpoint_write_timeout: float = 60.0
     client_ssl: ssl.SSLContext | None = None
+    # Cluster mode: etcd's endpoints (etcd://HOST:PORT[,HOST:PORT...]) and the cluster's name
+    # there; this node's URL as the others reach it.
+    cluster_url: str | None = None
+    cluster_name: str = "dynovault"
+    advertise_url: str = "http://127.0.0.1:8000"
+    # Appends "epoch LSN unix-time" for every write this node acknowledged, for audits.
+    ack_log: Path | None = None
 
     def __post_init__(self) -> None:
         self.role = None if self.role is None else Role(self.role)

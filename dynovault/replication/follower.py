@@ -8,6 +8,7 @@ import asyncio
 import logging
 import random
 import shutil
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -55,7 +56,7 @@ class Follower:
     def __init__(self, leader_url: str, name: str, session: aiohttp.ClientSession,
                  store: Callable[[], Store], replace_store: Callable[[Path], None],
                  adopt_history: Callable[[History], None], scratch_dir: Path | None = None,
-                 credentials: PeerCredentials | None = None) -> None:
+                 credentials: PeerCredentials | None = None, last_heard: float | None = None) -> None:
         self.leader_url = leader_url
         self.scratch_dir = scratch_dir
         self.credentials = credentials
@@ -70,6 +71,9 @@ class Follower:
         self.leader_lsn: int | None = None
         self.last_applied_commit_us: int | None = None
         self.last_error: str | None = None
+        # When a leader last spoke to us (a record, a heartbeat, a stream answer): the lag of
+        # a follower that lost its leader grows from here.
+        self.last_heard = time.time() if last_heard is None else last_heard
         self._task: asyncio.Task | None = None
 
     def start(self) -> None:
@@ -146,6 +150,7 @@ class Follower:
             last = store.log_record(store.last_lsn)
             self.last_applied_commit_us = last.commit_time_us if last else None
             self.connected = True
+            self.last_heard = time.time()
             self.last_error = None
             log.info("streaming from leader", extra={"leader": self.leader_url, "from_lsn": store.last_lsn + 1})
             await self._consume(ws)
@@ -159,6 +164,7 @@ class Follower:
                 if control["type"] == "bootstrap":
                     raise BootstrapRequired()
                 self.leader_lsn = lsn_field(control)
+                self.last_heard = time.time()
             else:
                 break
         raise ConnectionError("leader closed the replication stream")
@@ -173,6 +179,7 @@ class Follower:
         RECORDS_APPLIED.inc(len(records))
         BYTES_APPLIED.inc(len(frame))
         self.leader_lsn = max(self.leader_lsn or 0, leader_lsn)
+        self.last_heard = time.time()
         if records:
             self.last_applied_commit_us = records[-1][1].commit_time_us
         return store.last_lsn
@@ -225,7 +232,10 @@ class Follower:
 
     def lag_seconds(self) -> float:
         """Age of the last applied commit while the leader is known to be ahead, else 0:
-        an upper bound of how stale reads here are."""
+        an upper bound of how stale reads here are. Without a leader, the time since one
+        last spoke to us, which grows until one does again."""
+        if not self.connected:
+            return max(0.0, time.time() - self.last_heard)
         store = self._store()
         if self.leader_lsn is None or store.last_lsn >= self.leader_lsn or self.last_applied_commit_us is None:
             return 0.0
@@ -235,7 +245,7 @@ class Follower:
         last_lsn = self._store().last_lsn
         return {
             "leader": self.leader_url,
-            "connected": int(self.connected),
+            "connected": self.connected,
             "leader_lsn": self.leader_lsn,
             "lag_lsn": None if self.leader_lsn is None else max(0, self.leader_lsn - last_lsn),
             "lag_seconds": self.lag_seconds(),

@@ -53,6 +53,14 @@ DISCARDED_RECORDS = Counter(
     "Records a re-bootstrap gave up because this node's log forked (kept under discarded-records/)",
     registry=REGISTRY,
 )
+ELECTIONS_WON = Counter(
+    "dynovault_replication_elections_won", "Cluster mode: times this node took the leader lease", registry=REGISTRY
+)
+LEADERSHIP_LOST = Counter(
+    "dynovault_replication_leadership_lost",
+    "Cluster mode: times this node stopped leading (lease expired, or another node holds the leader key)",
+    registry=REGISTRY,
+)
 TRIMMED_RECORDS = Counter(
     "dynovault_replication_log_trimmed_records", "Log records dropped by retention", registry=REGISTRY
 )
@@ -74,6 +82,9 @@ _NODE_GAUGES = (
     ("lag_lsn", "Follower: records behind the leader, as last heard", "lag_lsn"),
     ("lag_seconds", "Follower: age of the last applied commit while behind the leader, else 0", "lag_seconds"),
     ("connected", "Follower: 1 while streaming from the leader", "connected"),
+    ("lease_remaining_seconds", "Cluster mode: seconds left on this node's etcd lease", "lease_remaining_seconds"),
+    ("holds_leader_lease", "Cluster mode: 1 while this node holds the leader key", "holds_leader_lease"),
+    ("read_only", "Cluster mode: 1 while no live node holds every acknowledged write", "read_only"),
 )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -21,7 +22,10 @@ from dynovault.guard import Forwardable, LeaderAnswer
 from dynovault.node import Node
 from dynovault.replication import history as history_store
 from dynovault.replication import identity as identity_store
+from dynovault.replication.acklog import AckLog
 from dynovault.replication.config import ReplicationConfig, Role
+from dynovault.replication.coordinator import Coordinator
+from dynovault.replication.etcd import EtcdClient, parse_endpoints
 from dynovault.replication.follower import Follower
 from dynovault.replication.history import History
 from dynovault.replication.identity import Identity
@@ -38,10 +42,17 @@ class Replicator:
         self.node = node
         self.config = config
         self.history: History | None = history_store.load(node.store)
-        self.identity = identity_store.resolve(
-            identity_store.load(node.store), config, self.history.epoch if self.history else 0
-        )
+        if config.cluster_url:
+            # etcd says who leads; until it does, this node follows nobody.
+            self.identity = Identity(Role.FOLLOWER)
+        else:
+            self.identity = identity_store.resolve(
+                identity_store.load(node.store), config, self.history.epoch if self.history else 0
+            )
         identity_store.save(node.store, self.identity)
+        self.coordinator: Coordinator | None = None
+        self.ack_log = AckLog(config.ack_log) if config.ack_log else None
+        self.heard_at = time.time()
         self.retention = LogRetention(config.retention_bytes, config.retention_seconds)
         self.session: aiohttp.ClientSession | None = None
         self.leader: Leader | None = None
@@ -66,7 +77,13 @@ class Replicator:
             checkpoints_at_once=self.config.checkpoints_at_once,
             checkpoint_write_timeout=self.config.checkpoint_write_timeout,
         )
-        if self.role is Role.LEADER:
+        if self.config.cluster_url:
+            self.coordinator = Coordinator(
+                EtcdClient(parse_endpoints(self.config.cluster_url), self.session), self.config.cluster_name,
+                self.config.node_name, self.config.advertise_url, self.config.sync_replicas, self,
+            )
+            await self.coordinator.start()
+        elif self.role is Role.LEADER:
             self._lead()
         else:
             self._follow(self.leader_url)
@@ -77,8 +94,9 @@ class Replicator:
     async def stop(self, _app: web.Application | None = None) -> None:
         if self._retention_task is not None:
             self._retention_task.cancel()
-        if self.follower is not None:
-            await self.follower.stop()
+        if self.coordinator is not None:
+            await self.coordinator.stop()
+        await self._stop_following()
         if self.leader is not None and self.leader.active:
             await self.leader.deactivate()
         if self.session is not None:
@@ -99,8 +117,15 @@ class Replicator:
             adopt_history=self._adopt_history,
             scratch_dir=self.config.scratch_dir,
             credentials=self.config.credentials,
+            last_heard=self.heard_at,
         )
         self.follower.start()
+
+    async def _stop_following(self) -> None:
+        if self.follower is not None:
+            await self.follower.stop()
+            self.heard_at = self.follower.last_heard
+            self.follower = None
 
     def _adopt_history(self, history: History) -> None:
         self.history = history
@@ -140,9 +165,7 @@ class Replicator:
         writes from now on as its own."""
         async with self._transition:
             if self.role is Role.FOLLOWER or self.identity.fenced is not None:
-                if self.follower is not None:
-                    await self.follower.stop()
-                    self.follower = None
+                await self._stop_following()
                 next_lsn = self.node.store.last_lsn + 1
                 known = max(self.history.epoch if self.history else 0, self.identity.fenced_by_epoch or 0)
                 new_epoch = epoch or known + 1
@@ -158,14 +181,40 @@ class Replicator:
     async def follow(self, leader_url: str) -> dict:
         """Become (or re-point as) a follower of ``leader_url``."""
         async with self._transition:
-            if self.role is Role.LEADER:
-                await self.leader.deactivate()
-            elif self.follower is not None:
-                await self.follower.stop()
+            await self._stop_serving()
             self._become(self.identity.following(leader_url.rstrip("/")))
             self._follow(self.leader_url)
             log.warning("following", extra={"leader": self.leader_url})
             return self.status()
+
+    async def _stop_serving(self) -> None:
+        if self.role is Role.LEADER:
+            await self.leader.deactivate()
+        await self._stop_following()
+
+    # ---- what the cluster coordinator asks of this node ------------------------------
+
+    def position(self) -> dict:
+        last_lsn = self.node.store.last_lsn
+        return {
+            "role": self.role.value,
+            "epoch": self.history.epoch if self.history else 0,
+            "last_epoch": self.history.epoch_of(last_lsn) if self.history else 0,
+            "last_lsn": last_lsn,
+            "connected": self.follower is not None and self.follower.connected,
+        }
+
+    async def lead(self, epoch: int) -> None:
+        await self.promote(epoch)
+
+    async def follow_leader(self, url: str) -> None:
+        await self.follow(url)
+
+    async def step_down(self) -> None:
+        """Stop leading (or following) and wait for the coordinator to name a leader."""
+        async with self._transition:
+            await self._stop_serving()
+            self._become(Identity(Role.FOLLOWER))
 
     # ---- request guard ---------------------------------------------------------------
 
@@ -177,6 +226,8 @@ class Replicator:
         if self.role is Role.FOLLOWER:
             if served_by_follower(operation, payload):
                 return await run_here()
+            if self.follower is None:
+                raise ServiceUnavailable(f"This node is a read replica and knows no leader: {self._leaderless()}")
             if self.config.credentials is not None and not self.follower.proven:
                 raise ServiceUnavailable(
                     f"This node is a read replica and its leader at {self.leader_url} has not proven "
@@ -187,13 +238,33 @@ class Replicator:
             return await run_here()
         if self.identity.fenced is not None:
             raise ServiceUnavailable(f"This node is no longer the leader: {self.identity.fenced}")
-        if not self.config.sync_replicas:
+        if self.coordinator is not None:
+            self.coordinator.check_may_acknowledge()
+        elif not self.config.sync_replicas and self.ack_log is None:
             return await run_here()
         before = self.node.store.last_lsn
         result = await run_here()
-        if self.node.store.last_lsn > before:
-            await self.leader.wait_replicated(self.node.store.last_lsn)
+        lsn = self.node.store.last_lsn
+        if lsn > before:
+            await self._acknowledge(lsn)
         return result
+
+    async def _acknowledge(self, lsn: int) -> None:
+        """Hold a committed write's answer until it may be given: K followers applied it,
+        etcd records it as acknowledged (sync mode), and this node still holds the lease."""
+        if self.config.sync_replicas:
+            await self.leader.wait_replicated(lsn)
+        if self.coordinator is not None:
+            if self.config.sync_replicas:
+                await self.coordinator.acknowledged(lsn, self.history.epoch_of(lsn))
+            self.coordinator.check_may_acknowledge()
+        if self.ack_log is not None:
+            self.ack_log.record(self.history.epoch, lsn)
+
+    def _leaderless(self) -> str:
+        if self.coordinator is None:
+            return "it is not following any leader"
+        return self.coordinator.read_only or "an election is in progress"
 
     # ---- status ----------------------------------------------------------------------
 
@@ -215,4 +286,8 @@ class Replicator:
             status["followers"] = self.leader.follower_status()
         if self.role is Role.FOLLOWER and self.follower is not None:
             status.update(self.follower.status())
+        elif self.role is Role.FOLLOWER:
+            status.update({"leader": None, "connected": False, "lag_seconds": max(0.0, time.time() - self.heard_at)})
+        if self.coordinator is not None:
+            status.update(self.coordinator.status())
         return status

@@ -1,5 +1,6 @@
 """A leader and its followers as real ``dynovault serve`` processes, for the
-replication tests and the replication-lag benchmark."""
+replication tests and the replication-lag benchmark; and nodes in cluster mode, whose
+leader etcd elects."""
 
 from __future__ import annotations
 
@@ -86,3 +87,68 @@ def _applied_lsn(follower: ServerProcess, credentials: PeerCredentials | None) -
     except (urllib.error.URLError, OSError):
         return None
     return status["last_lsn"] if status.get("connected") else None
+
+
+@dataclass
+class ElectedCluster:
+    """``size`` nodes in cluster mode on an etcd (``etcd_url``, e.g. an ``EtcdCluster``'s),
+    each keeping its port, data directory and acknowledgement log across restarts."""
+
+    root: Path
+    etcd_url: str
+    size: int = 3
+    node_args: list[str] = field(default_factory=list)
+    name: str = "test"
+    nodes: list[ServerProcess] = field(default_factory=list)
+
+    def start(self) -> ElectedCluster:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.nodes = [
+            ServerProcess(self.root / f"node{i}", ["--cluster", self.etcd_url, "--cluster-name", self.name,
+                                                   "--ack-log", str(self.root / f"node{i}.acks"), *self.node_args])
+            for i in range(self.size)
+        ]
+        for node in self.nodes:
+            node.start()
+        return self
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+    def statuses(self, nodes: list[ServerProcess] | None = None) -> dict[int, dict]:
+        """The status of every node that answers, by port."""
+        found = {}
+        for node in nodes or self.nodes:
+            try:
+                found[node.port] = replication_status(node)
+            except (urllib.error.URLError, OSError):
+                continue
+        return found
+
+    def wait_leader(self, among: list[ServerProcess] | None = None, timeout: float = 60.0) -> ServerProcess:
+        """The node holding the leader lease once every other live node follows it."""
+        among = among or [node for node in self.nodes if node.process and node.process.poll() is None]
+        deadline = time.monotonic() + timeout
+        while True:
+            statuses = self.statuses(among)
+            leaders = [node for node in among if statuses.get(node.port, {}).get("holds_leader_lease")]
+            if len(leaders) == 1 and all(
+                status.get("leader") == leaders[0].url and status.get("connected")
+                for port, status in statuses.items() if port != leaders[0].port
+            ) and len(statuses) == len(among):
+                return leaders[0]
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no single leader followed by every node: {statuses}")
+            time.sleep(0.05)
+
+    def acknowledgements(self) -> list[tuple[int, int, float, int]]:
+        """Every node's acknowledgement log as (epoch, LSN, time, node index)."""
+        found = []
+        for index in range(self.size):
+            path = self.root / f"node{index}.acks"
+            if path.exists():
+                for line in path.read_text().splitlines():
+                    epoch, lsn, at = line.split()
+                    found.append((int(epoch), int(lsn), float(at), index))
+        return found

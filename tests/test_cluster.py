@@ -1,0 +1,178 @@
+"""Cluster mode on real etcd processes: leadership is an etcd lease, followers find the
+leader in etcd, a killed or paused leader is replaced by the most up-to-date follower
+without operator action, and nothing acknowledged is lost."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+
+import pytest
+from botocore.exceptions import BotoCoreError, ClientError
+
+from dynovault.testing.cluster import ElectedCluster, replication_status
+from dynovault.testing.etcd import EtcdCluster, etcd_available
+from tests.test_replication import _client_without_retries, create_table, item
+
+pytestmark = pytest.mark.skipif(not etcd_available(), reason="etcd is not installed (Debian: etcd-server)")
+
+SYNC = ["--sync-replicas", "1", "--sync-timeout", "10"]
+
+
+def wait_for(condition, timeout: float = 60.0):
+    deadline = time.monotonic() + timeout
+    while not (found := condition()):
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.05)
+    return found
+
+
+def keys_on(node, table: str, keys: set[str]) -> set[str]:
+    client = _client_without_retries(node.url)
+    held = set()
+    ordered = sorted(keys)
+    for start in range(0, len(ordered), 100):
+        request = {table: {"Keys": [{"pk": {"S": k}} for k in ordered[start:start + 100]], "ConsistentRead": False}}
+        while request:
+            reply = client.batch_get_item(RequestItems=request)
+            held |= {row["pk"]["S"] for row in reply["Responses"].get(table, [])}
+            request = reply.get("UnprocessedKeys") or None
+    return held
+
+
+def write_until_acknowledged(url: str, table: str, pk: str, timeout: float = 60.0) -> None:
+    """Retry one put until a node acknowledges it (503s while the cluster elects)."""
+    client = _client_without_retries(url)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            client.put_item(TableName=table, Item=item(pk, 1))
+            return
+        except (ClientError, BotoCoreError):
+            assert time.monotonic() < deadline, f"{pk} never acknowledged"
+            time.sleep(0.1)
+
+
+@pytest.fixture(scope="module")
+def etcd(tmp_path_factory):
+    running = EtcdCluster(tmp_path_factory.mktemp("etcd")).start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def cluster(etcd, tmp_path, request):
+    running = ElectedCluster(tmp_path, etcd.url, name=request.node.name[:40], node_args=SYNC).start()
+    yield running
+    running.stop()
+
+
+def test_one_leader_is_elected_and_every_node_serves_writes(cluster):
+    leader = cluster.wait_leader()
+    statuses = cluster.statuses()
+    assert {s["epoch"] for s in statuses.values()} == {statuses[leader.port]["epoch"]}
+    assert sum(s["holds_leader_lease"] for s in statuses.values()) == 1
+    follower = next(node for node in cluster.nodes if node is not leader)
+    client = _client_without_retries(follower.url)
+    create_table(client, "elected")
+    client.put_item(TableName="elected", Item=item("through-follower", 1))
+    assert replication_status(leader)["lease_remaining_seconds"] > 0
+    assert set(keys_on(leader, "elected", {"through-follower"})) == {"through-follower"}
+
+
+def test_a_killed_leader_is_replaced_and_loses_nothing(cluster):
+    leader = cluster.wait_leader()
+    create_table(_client_without_retries(leader.url), "killed")
+    acknowledged = {f"before{i}" for i in range(20)}
+    for pk in sorted(acknowledged):
+        write_until_acknowledged(leader.url, "killed", pk)
+    epoch = replication_status(leader)["epoch"]
+    leader.kill()
+    survivors = [node for node in cluster.nodes if node is not leader]
+    new_leader = cluster.wait_leader(survivors)
+    assert replication_status(new_leader)["epoch"] > epoch
+    write_until_acknowledged(survivors[0].url, "killed", "after")
+    acknowledged.add("after")
+    leader.start()
+    cluster.wait_leader()
+    for node in cluster.nodes:
+        wait_for(lambda node=node: keys_on(node, "killed", acknowledged) == acknowledged)
+    assert replication_status(leader)["role"] == "follower"
+
+
+def test_a_paused_leader_acknowledges_nothing_after_its_lease(cluster):
+    leader = cluster.wait_leader()
+    create_table(_client_without_retries(leader.url), "paused")
+    write_until_acknowledged(leader.url, "paused", "before")
+    leader.process.send_signal(signal.SIGSTOP)
+    answers: list = []
+    sent = threading.Thread(target=lambda: answers.append(_put_answer(leader.url, "paused", "sent-while-paused")))
+    sent.start()
+    try:
+        survivors = [node for node in cluster.nodes if node is not leader]
+        new_leader = cluster.wait_leader(survivors)
+        elected_at = time.time()
+        write_until_acknowledged(new_leader.url, "paused", "after")
+    finally:
+        leader.process.send_signal(signal.SIGCONT)
+    sent.join(timeout=60)
+    assert answers and answers[0] != "acknowledged", answers
+    cluster.wait_leader()
+    assert replication_status(leader)["role"] == "follower"
+    old_epoch_acks = [at for epoch, _, at, index in cluster.acknowledgements()
+                      if cluster.nodes[index] is leader and at > elected_at]
+    assert old_epoch_acks == []
+
+
+def _put_answer(url: str, table: str, pk: str) -> str:
+    try:
+        _client_without_retries(url).put_item(TableName=table, Item=item(pk, 1))
+    except ClientError as error:
+        return error.response["Error"]["Code"]
+    except BotoCoreError as error:
+        return type(error).__name__
+    return "acknowledged"
+
+
+def test_without_a_node_holding_every_acknowledged_write_the_cluster_stays_read_only(cluster):
+    leader = cluster.wait_leader()
+    create_table(_client_without_retries(leader.url), "guarded")
+    write_until_acknowledged(leader.url, "guarded", "everywhere")
+    holder, lagging = [node for node in cluster.nodes if node is not leader]
+    cluster.wait_leader()
+    lagging.kill()
+    write_until_acknowledged(leader.url, "guarded", "only-on-holder")
+    leader.kill()
+    holder.kill()
+    lagging.start()
+    reason = wait_for(lambda: replication_status(lagging).get("read_only_reason"))
+    assert "no live node holds every acknowledged write" in reason
+    with pytest.raises(ClientError) as refused:
+        _client_without_retries(lagging.url).put_item(TableName="guarded", Item=item("refused", 1))
+    assert "no live node holds every acknowledged write" in refused.value.response["Error"]["Message"]
+    assert keys_on(lagging, "guarded", {"everywhere"}) == {"everywhere"}
+    holder.start()
+    new_leader = cluster.wait_leader([holder, lagging])
+    assert new_leader is holder
+    wait_for(lambda: keys_on(lagging, "guarded", {"everywhere", "only-on-holder"}) == {"everywhere", "only-on-holder"})
+
+
+def test_a_three_member_etcd_keeps_the_cluster_through_the_loss_of_one(tmp_path):
+    etcd = EtcdCluster(tmp_path / "etcd", size=3).start()
+    cluster = ElectedCluster(tmp_path / "nodes", etcd.url, node_args=SYNC).start()
+    try:
+        leader = cluster.wait_leader()
+        create_table(_client_without_retries(leader.url), "quorum")
+        etcd.members[0].kill()
+        for i in range(20):
+            write_until_acknowledged(leader.url, "quorum", f"k{i}")
+        leader.kill()
+        new_leader = cluster.wait_leader([node for node in cluster.nodes if node is not leader])
+        write_until_acknowledged(new_leader.url, "quorum", "after")
+        assert keys_on(new_leader, "quorum", {f"k{i}" for i in range(20)} | {"after"}) == (
+            {f"k{i}" for i in range(20)} | {"after"}
+        )
+    finally:
+        cluster.stop()
+        etcd.stop()
