@@ -5,8 +5,11 @@ without operator action, and nothing acknowledged is lost."""
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 import threading
 import time
+import urllib.request
 
 import pytest
 from botocore.exceptions import BotoCoreError, ClientError
@@ -176,3 +179,41 @@ def test_a_three_member_etcd_keeps_the_cluster_through_the_loss_of_one(tmp_path)
     finally:
         cluster.stop()
         etcd.stop()
+
+
+def test_cluster_status_prints_members_roles_epochs_and_lag(cluster, etcd):
+    leader = cluster.wait_leader()
+    create_table(_client_without_retries(leader.url), "listed")
+    write_until_acknowledged(leader.url, "listed", "one")
+    epoch = replication_status(leader)["epoch"]
+    status = subprocess.run([sys.executable, "-m", "dynovault", "cluster", "status", "--cluster", etcd.url,
+                             "--cluster-name", cluster.name], capture_output=True, text=True, check=True).stdout
+    lines = status.splitlines()
+    assert lines[0] == f"cluster {cluster.name}: leader 127.0.0.1:{leader.port} ({leader.url}), epoch {epoch}"
+    assert "acknowledged through LSN" in status
+    assert lines[2].split() == ["NAME", "URL", "ROLE", "EPOCH", "APPLIED", "LSN", "LAG", "STREAMING"]
+    rows = {line.split()[0]: line.split() for line in lines[3:]}
+    assert set(rows) == {f"127.0.0.1:{node.port}" for node in cluster.nodes}
+    assert rows[f"127.0.0.1:{leader.port}"][2:4] == ["leader", str(epoch)]
+    assert sorted(row[2] for row in rows.values()) == ["follower", "follower", "leader"]
+
+
+def test_a_follower_that_lost_its_leader_reports_growing_lag(cluster):
+    leader = cluster.wait_leader()
+    follower = next(node for node in cluster.nodes if node is not leader)
+    for node in cluster.nodes:
+        if node is not follower:
+            node.kill()
+    first = wait_for(lambda: _status_when(follower, lambda s: not s["connected"]))
+    assert first["connected"] is False and first["lag_seconds"] > 0
+    later = wait_for(lambda: _status_when(follower, lambda s: s["lag_seconds"] > first["lag_seconds"] + 0.5))
+    assert later["connected"] is False
+    metrics = urllib.request.urlopen(follower.url + "/metrics", timeout=10).read().decode()
+    assert "dynovault_replication_connected 0.0" in metrics
+    assert "dynovault_replication_holds_leader_lease 0.0" in metrics
+    assert "dynovault_replication_lease_remaining_seconds" in metrics
+
+
+def _status_when(node, condition) -> dict | None:
+    status = replication_status(node)
+    return status if condition(status) else None

@@ -1,8 +1,10 @@
-"""Replication's part of the ``dynovault`` command: ``serve`` options and ``promote``."""
+"""Replication's part of the ``dynovault`` command: ``serve`` options, ``promote`` and
+``cluster status``."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import socket
 import ssl
 import sys
@@ -10,11 +12,13 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import aiohttp
 import orjson
 
 from dynovault import tls
 from dynovault.replication.config import ReplicationConfig, Role
-from dynovault.replication.etcd import parse_endpoints
+from dynovault.replication.coordinator import ClusterView, cluster_prefix
+from dynovault.replication.etcd import EtcdClient, EtcdUnavailable, parse_endpoints
 from dynovault.replication.identity import RoleConflict
 from dynovault.replication.protocol import FOLLOW_PATH, PROMOTE_PATH
 from dynovault.signing import PeerCredentials, first_credentials, load_credentials
@@ -118,6 +122,47 @@ def register(commands: argparse._SubParsersAction) -> None:
     promote.add_argument("--region", default="us-east-1", help="the cluster's --region (default us-east-1)")
     promote.add_argument("--tls-ca", type=Path, metavar="FILE", help="CA certificate the nodes' TLS certificates chain to")
     promote.set_defaults(run=promote_command)
+    cluster = commands.add_parser("cluster", help="cluster mode: what etcd says about a cluster")
+    actions = cluster.add_subparsers(dest="action", required=True)
+    status = actions.add_parser("status", help="members, roles, epochs, applied LSNs and lag")
+    status.add_argument("--cluster", required=True, metavar="etcd://HOST:PORT[,HOST:PORT...]")
+    status.add_argument("--cluster-name", default="dynovault", metavar="NAME")
+    status.set_defaults(run=cluster_status_command)
+
+
+def cluster_status_command(args: argparse.Namespace) -> int:
+    try:
+        view = asyncio.run(read_cluster(parse_endpoints(args.cluster), args.cluster_name))
+    except (ValueError, EtcdUnavailable) as error:
+        print(f"dynovault cluster status: {error}", file=sys.stderr)
+        return 1
+    print("\n".join(describe_cluster(args.cluster_name, view)))
+    return 0
+
+
+async def read_cluster(endpoints: list[str], name: str) -> ClusterView:
+    async with aiohttp.ClientSession() as session:
+        prefix = cluster_prefix(name)
+        return ClusterView.read(prefix, await EtcdClient(endpoints, session).range_prefix(prefix))
+
+
+def describe_cluster(name: str, view: ClusterView) -> list[str]:
+    """The lines ``dynovault cluster status`` prints."""
+    leader = view.leader
+    lines = [f"cluster {name}: " + (f"leader {leader['name']} ({leader['url']}), epoch {leader['epoch']}" if leader
+                                     else f"no leader (last epoch {view.epoch})")]
+    if view.acked:
+        lines.append(f"acknowledged through LSN {view.acked['lsn']} of epoch {view.acked['epoch']}")
+    leader_lsn = view.members.get(leader["name"], {}).get("last_lsn") if leader else None
+    rows = [("NAME", "URL", "ROLE", "EPOCH", "APPLIED LSN", "LAG", "STREAMING")]
+    for member_name, member in sorted(view.members.items()):
+        lag = "-" if leader_lsn is None else str(max(0, leader_lsn - member["last_lsn"]))
+        streaming = "-" if member["role"] == Role.LEADER.value else ("yes" if member["connected"] else "no")
+        rows.append((member_name, member["url"], member["role"], str(member["epoch"]), str(member["last_lsn"]),
+                     lag, streaming))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines += ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+    return lines
 
 
 def promote_command(args: argparse.Namespace) -> int:

@@ -87,6 +87,10 @@ class ClusterView:
         )
 
 
+def cluster_prefix(name: str) -> str:
+    return f"/dynovault/{name}/"
+
+
 def rank(position: dict) -> tuple[int, int]:
     """How up to date a node is: the epoch of its last record, then that record's LSN."""
     return position["last_epoch"], position["last_lsn"]
@@ -118,7 +122,7 @@ class Coordinator:
 
     @property
     def prefix(self) -> str:
-        return f"/dynovault/{self.cluster_name}/"
+        return cluster_prefix(self.cluster_name)
 
     @property
     def leading(self) -> bool:
