@@ -403,3 +403,23 @@ def test_random_selects_equal_the_scan_with_the_same_filter(ddb, model_table, it
         return
     selected = _items(ddb, f"SELECT pk FROM \"{model_table}\" WHERE {statement_where}", ConsistentRead=True)
     assert sorted(item["pk"]["S"] for item in selected) == expected
+
+
+def test_a_sort_key_condition_narrows_what_a_partition_read_reads(ddb, range_table):
+    for sk in range(1, 5):
+        ddb.execute_statement(Statement=f"INSERT INTO \"{range_table}\" VALUE {{'pk': 'p', 'sk': ?, 'pad': ?}}",
+                              Parameters=[{"N": str(sk)}, {"S": "x" * 3000}])
+
+    def read(where: str) -> tuple[list[str], float]:
+        answer = ddb.execute_statement(Statement=f"SELECT sk FROM \"{range_table}\" WHERE {where}",
+                                       ConsistentRead=True, ReturnConsumedCapacity="TOTAL")
+        return [item["sk"]["N"] for item in answer["Items"]], answer["ConsumedCapacity"]["CapacityUnits"]
+
+    assert read("pk = 'p'") == (["1", "2", "3", "4"], 3.0)
+    assert read("pk = 'p' AND sk >= 4") == (["4"], 1.0)
+    assert read("3 > sk AND pk = 'p'") == (["1", "2"], 2.0)
+    assert read("pk = 'p' AND sk BETWEEN 2 AND 3 AND sk <> 3") == (["2"], 2.0)
+    _refused(lambda: read("pk = 'p' AND begins_with(sk, 1)"))
+    assert read("pk = 'p' AND sk > 'text'")[0] == []
+    message = _refused(lambda: read("pk = 1")).response["Error"]["Message"]
+    assert message == "One or more parameter values were invalid: Condition parameter type does not match schema type"

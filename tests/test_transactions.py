@@ -5,6 +5,7 @@ kill -9."""
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 
 import boto3
@@ -15,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dynovault.replication.leader import FRAME_MAX_BYTES, Leader
-from dynovault.storage.engine import ClientToken, ItemChange, LogGapError, Store
+from dynovault.storage.engine import CLIENT_TOKEN_TTL_US, ClientToken, ItemChange, LogGapError, Store
 from dynovault.storage.replog import LogRecord
 from dynovault.testing.cluster import Cluster
 from dynovault.testing.processes import ServerProcess
@@ -480,3 +481,74 @@ def test_item_collection_metrics_for_a_table_with_a_local_index(ddb, table_name)
     collections = answer["ItemCollectionMetrics"][table_name]
     assert sorted(c["ItemCollectionKey"]["pk"]["S"] for c in collections) == ["a", "b"]
     assert all(c["SizeEstimateRangeGB"] == [0.0, 1.0] for c in collections)
+
+
+def _groups(client, table: str) -> dict[str, int]:
+    """How many of its ten items each transaction's group holds."""
+    groups: dict[str, int] = {}
+    for page in client.get_paginator("scan").paginate(TableName=table):
+        for row in page["Items"]:
+            group = row["pk"]["S"].rsplit("-", 1)[0]
+            groups[group] = groups.get(group, 0) + 1
+    return groups
+
+
+def test_kill_9_of_a_follower_leaves_each_transaction_whole_there(tmp_path):
+    cluster = Cluster(tmp_path / "cluster", follower_count=1).start()
+    try:
+        leader = client_for(cluster.leader.url)
+        create_hash_table(leader, "crash")
+        cluster.wait_caught_up()
+        follower = cluster.followers[0]
+        stop = threading.Event()
+        committed: list[str] = []
+
+        def write() -> None:
+            for i in range(100_000):
+                if stop.is_set():
+                    return
+                group = f"g{i}"
+                leader.transact_write_items(TransactItems=[_put("crash", f"{group}-{n}", padding={"S": "p" * 2000})
+                                                           for n in range(10)])
+                committed.append(group)
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        deadline = time.monotonic() + 120
+
+        def committing(count: int) -> bool:
+            assert writer.is_alive() and time.monotonic() < deadline, f"{len(committed)} transactions committed"
+            return len(committed) < count
+
+        try:
+            while committing(50):
+                threading.Event().wait(0.01)
+            follower.kill()
+            while committing(100):
+                threading.Event().wait(0.01)
+            follower.start()
+            reader = client_for(follower.url)
+            while committing(150):
+                assert all(count == 10 for count in _groups(reader, "crash").values())
+        finally:
+            stop.set()
+            writer.join()
+        cluster.wait_caught_up()
+        on_follower = _groups(client_for(follower.url), "crash")
+        assert all(count == 10 for count in on_follower.values()), on_follower
+        assert set(on_follower) == set(committed) == set(_groups(leader, "crash"))
+    finally:
+        cluster.stop()
+
+
+def test_a_client_token_is_forgotten_after_ten_minutes(tmp_path):
+    store = Store(tmp_path / "data")
+    table = store.put_table({
+        "TableName": "t", "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+        "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+    })
+    store.write([ItemChange(table, b"k", b"\x00\x00\x00\x02{}")], commit_time_us=1_000_000,
+                token=ClientToken(b"token", b"digest"))
+    assert store.client_token(b"token", now=1_000_000 + CLIENT_TOKEN_TTL_US - 1) == b"digest"
+    assert store.client_token(b"token", now=1_000_000 + CLIENT_TOKEN_TTL_US) is None
+    store.close()

@@ -21,6 +21,7 @@ import orjson
 
 from dynovault.api.capacity import scan_reads
 from dynovault.api.ops import delete_item, put_item, update_item
+from dynovault.api.ops.query import key_range, partition_condition
 from dynovault.api.pages import (
     Page,
     ReadSource,
@@ -30,25 +31,27 @@ from dynovault.api.pages import (
     start_key,
 )
 from dynovault.api.reads import with_members
-from dynovault.api.request_expressions import SCAN, parse_expressions
+from dynovault.api.request_expressions import (
+    KEY_CONDITION,
+    SCAN,
+    Slots,
+    parse_expressions,
+)
 from dynovault.errors import (
     ConditionalCheckFailedException,
     DuplicateItemException,
     ValidationException,
-    invalid,
 )
 from dynovault.items import validated_key
 from dynovault.node import Node
-from dynovault.partiql import Prepared, nodes, parse_statement, prepare
+from dynovault.partiql import Expressions, Prepared, nodes, parse_statement, prepare
 from dynovault.partiql.binding import bind
 from dynovault.partiql.errors import unsupported
-from dynovault.storage import keycodec
 from dynovault.storage.engine import Table
-from dynovault.values.attributes import canonical_value
 
 DUPLICATE_ITEM = "Duplicate primary key exists in table"
 INVALID_TOKEN = "The provided NextToken is invalid"
-TYPE_MISMATCH = "Condition parameter type does not match schema type"
+KEY_CONDITION_ONLY = Slots((KEY_CONDITION,))
 ORDER_BY = "ORDER BY is supported only on the sort key, with an equality on the partition key"
 
 
@@ -106,10 +109,12 @@ def select(statement: Statement, node: Node, query: nodes.Select) -> Selection:
     index = table.index(query.index) if query.index is not None else None
     key_names = index.layout.key_names if index is not None else table.schema.names
     prepared = statement.prepared(key_names)
+    by_key = index is None and prepared.has_key(key_names) and not query.order_by
+    expressions = prepared.key_read if by_key and prepared.key_read is not None else prepared.expressions
     read_request = {
         "TableName": query.table,
         "ReturnConsumedCapacity": statement.return_capacity,
-        **prepared.expressions.request_members(statement.parameters, "FilterExpression"),
+        **expressions.request_members(statement.parameters, "FilterExpression"),
     }
     for member, value in (("IndexName", query.index), ("ConsistentRead", statement.consistent or None),
                           ("Limit", statement.limit)):
@@ -117,15 +122,15 @@ def select(statement: Statement, node: Node, query: nodes.Select) -> Selection:
             read_request[member] = value
     plan = read_plan(read_request, parse_expressions(read_request, SCAN))
     source = check_plan(read_request, table, plan, scanning=True)
-    if index is None and prepared.has_key(key_names) and not query.order_by:
+    if by_key:
         _, storage_key = validated_key(table, prepared.bound_key(key_names, statement.parameters))
         # No page follows a read of one item: a NextToken that is valid at all reads nothing more.
         stored = node.store.get(table, storage_key) if _continuation(statement, source) is None else None
         entries = iter(()) if stored is None else iter(((storage_key, stored),))
         return Selection(read_entries(read_request, source, plan, entries), source, by_key=True)
-    partition = _partition(source, prepared, statement.parameters)
-    reverse = _descending(query, source, partition is not None)
-    start, end = (partition, keycodec.after_prefix(partition)) if partition is not None else (b"", None)
+    bounds = _key_range(statement, source, prepared)
+    reverse = _descending(query, source, bounds is not None)
+    start, end = bounds if bounds is not None else (b"", None)
     continuation = _continuation(statement, source)
     if continuation is not None:
         if reverse:
@@ -134,26 +139,35 @@ def select(statement: Statement, node: Node, query: nodes.Select) -> Selection:
             start = max(start, continuation + b"\x00")
     read = source.index or table
     entries = node.store.iterate(read, start, end, reverse=reverse) if end is None or start < end else iter(())
-    accounting = scan_reads(read_request, table, start, end) if partition is None and index is None else None
+    accounting = scan_reads(read_request, table, start, end) if bounds is None and index is None else None
     return Selection(read_entries(read_request, source, plan, entries, accounting), source, by_key=False)
 
 
-def _partition(source: ReadSource, prepared: Prepared, parameters: list[dict]) -> bytes | None:
-    """The key prefix of the one partition the WHERE names, if it names one."""
-    parts = source.index.layout.hash_parts if source.index is not None else (
-        (source.table.schema.hash_name, source.table.schema.hash_type),
-    )
-    if not all(name in prepared.keys for name, _ in parts):
+def _key_range(statement: Statement, source: ReadSource, prepared: Prepared) -> tuple[bytes, bytes | None] | None:
+    """The storage keys a Query of the WHERE's partition reads, narrowed by its sort-key
+    condition (None: the WHERE names no one partition). A sort-key condition a key
+    condition cannot hold (begins_with on a number, a value of another type) only filters."""
+    if source.index is None:
+        schema = source.table.schema
+        hash_names, sort_name = (schema.hash_name,), schema.range_name
+    else:
+        layout = source.index.layout
+        hash_names = tuple(name for name, _ in layout.hash_parts)
+        sort_name = layout.range_parts[0][0] if len(layout.range_parts) == 1 else None
+    if not all(name in prepared.keys for name in hash_names):
         return None
-    values = []
-    for name, tag in parts:
-        value, _ = canonical_value(bind(prepared.keys[name], parameters))
-        if tag not in value:
-            raise invalid(TYPE_MISMATCH)
-        values.append(value)
-    if source.index is not None:
-        return source.index.layout.partition_prefix(values)
-    return keycodec.partition_prefix(parts[0][1], values[0][parts[0][1]])
+    try:
+        return _query_range(statement, source, prepared.key_condition(hash_names, sort_name))
+    except ValidationException:
+        if sort_name is None:
+            raise
+    return _query_range(statement, source, prepared.key_condition(hash_names, None))
+
+
+def _query_range(statement: Statement, source: ReadSource, key_condition: Expressions) -> tuple[bytes, bytes | None]:
+    expressions = parse_expressions(key_condition.request_members(statement.parameters, "KeyConditionExpression"),
+                                    KEY_CONDITION_ONLY)
+    return key_range(*partition_condition(expressions, source, expressions.values))
 
 
 def _descending(query: nodes.Select, source: ReadSource, in_partition: bool) -> bool:

@@ -49,6 +49,21 @@ class Prepared:
     # The key attributes the WHERE holds equal to one value each, with those values.
     keys: dict[str, nodes.Value]
     expressions: Expressions
+    # The expressions of a read of one item whose WHERE says nothing but its key: the
+    # projection alone, as there is nothing to filter.
+    key_read: Expressions | None = None
+
+    def key_condition(self, hash_names: tuple[str, ...], sort_name: str | None) -> Expressions:
+        """The Query key condition the WHERE implies: an equality on every partition key
+        attribute (which the WHERE must fix) and its first condition on the sort key that
+        a key condition can express. The WHERE itself still filters what is read."""
+        rendering = Rendering()
+        parts = [f"{rendering.name(name)} = {rendering.value(self.keys[name])}" for name in hash_names]
+        where = self.statement.where if isinstance(self.statement, nodes.Select) else None
+        sort = next((part for part in conjuncts(where) if _bounds_sort_key(part, sort_name)), None)
+        if sort is not None:
+            parts.append(rendering.condition(sort))
+        return Expressions(" AND ".join(parts), None, None, rendering)
 
     def check_parameters(self, parameters: list[dict]) -> None:
         # More parameters than ``?`` are accepted, as DynamoDB accepts them.
@@ -75,7 +90,13 @@ def _prepare(text: str, key_names: tuple[str, ...]) -> Prepared:
     statement = parsed.statement
     where = statement.select.where if isinstance(statement, nodes.Exists) else getattr(statement, "where", None)
     keys = {name: value for name, value in key_equalities(where).items() if name in key_names}
-    return Prepared(statement, parsed.parameter_count, keys, _expressions(statement, where, keys, key_names))
+    expressions = _expressions(statement, where, keys, key_names)
+    key_read = None
+    if isinstance(statement, nodes.Select) and all(_fixes_key(part, keys) for part in conjuncts(where)):
+        rendering = Rendering()
+        projection = rendering.projection(statement.projection) if statement.projection else None
+        key_read = Expressions(None, projection, None, rendering)
+    return Prepared(statement, parsed.parameter_count, keys, expressions, key_read)
 
 
 @lru_cache(maxsize=CACHE_SIZE)
@@ -105,6 +126,30 @@ def _expressions(
     elif isinstance(statement, nodes.Exists):
         condition = rendering.condition(where) if where is not None else None
     return Expressions(condition, projection, update, rendering)
+
+
+SORT_KEY_OPERATORS = frozenset({"=", "<", "<=", ">", ">="})
+
+
+def _bounds_sort_key(condition: nodes.Condition, sort_name: str | None) -> bool:
+    """Whether a condition is one a key condition can put on the sort key: a comparison
+    with a value, BETWEEN two values, or begins_with a value."""
+    sort_key = nodes.PathRef((sort_name,))
+    if sort_name is None:
+        return False
+    if isinstance(condition, nodes.Comparison):
+        sides = (condition.left, condition.right)
+        return condition.operator in SORT_KEY_OPERATORS and sort_key in sides and any(
+            isinstance(side, nodes.VALUE_NODES) for side in sides
+        )
+    if isinstance(condition, nodes.Between):
+        return condition.subject == sort_key and all(
+            isinstance(bound, nodes.VALUE_NODES) for bound in (condition.low, condition.high)
+        )
+    return (
+        isinstance(condition, nodes.FunctionCondition) and condition.name == "begins_with"
+        and condition.arguments[0] == sort_key and isinstance(condition.arguments[1], nodes.VALUE_NODES)
+    )
 
 
 def _fixes_key(condition: nodes.Condition, keys: dict) -> bool:

@@ -67,7 +67,9 @@ def _check_start_key(condition: KeyCondition, start: dict, in_partition: bool) -
         raise ValidationException("The query can return at most one row and cannot be restarted")
 
 
-def _condition(expressions: RequestExpressions, source: ReadSource, values: dict) -> tuple[KeyCondition, bytes]:
+def partition_condition(
+    expressions: RequestExpressions, source: ReadSource, values: dict
+) -> tuple[KeyCondition, bytes]:
     """The key condition against the key schema of what is read, and the key prefix of
     the partition it names."""
     if source.index is None:
@@ -101,7 +103,7 @@ async def handle(request: dict, node: Node) -> bytes:
     source = check_plan(request, table, plan, scanning=False)
     if plan.filter is not None:
         _check_filter(request, source, plan)
-    condition, partition = _condition(expressions, source, plan.values)
+    condition, partition = partition_condition(expressions, source, plan.values)
     start, end = key_range(condition, partition)
     forward = request.get("ScanIndexForward", True)
     start_item = start_key(request, source)
