@@ -10,15 +10,18 @@ items, then saturates it (closed loop) with, in turn:
   that fits the statement cache;
 * PutItem of one item, and TransactWriteItems of 10 Puts (items/s counts 10 per request).
 
-Each phase reports requests/s, items/s and p50/p99 latency at saturation; the statement
-phases are also given as a ratio to GetItem. Prints a markdown table and writes
-``statements.json`` into ``--out``.
+The phases run in turn ``--rounds`` times, so that a change in the machine's load falls on
+all of them alike. Each reports requests/s, items/s and p50/p99 latency at saturation (the
+round with the median requests/s); the statement phases are also given as the median of
+their per-round ratios to GetItem. Prints a markdown table and writes ``statements.json``
+into ``--out``.
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import os
 import platform
 import random
 import tempfile
@@ -44,6 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--duration", type=float, default=5.0, help="seconds measured per phase (default 5)")
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds of load before each measurement (default 1)")
     parser.add_argument("--connections", type=int, default=16, help="closed-loop connections (default 16)")
+    parser.add_argument("--rounds", type=int, default=3, help="times each phase runs, in turn (default 3)")
     parser.add_argument("--seed", type=int, default=1, help="random seed of the request pools")
     add_out_argument(parser)
 
@@ -100,25 +104,32 @@ async def _measure(server: ServerProcess, phase: Phase, args: argparse.Namespace
 
 
 async def _run(args: argparse.Namespace) -> int:
+    rounds: list[dict[str, Measurement]] = []
     with tempfile.TemporaryDirectory(prefix="bench-statements-") as workdir:
         server = ServerProcess(Path(workdir) / "data").start()
         try:
-            await write_all("Dynovault", server.port, server.process.pid, [raw_request("CreateTable", create_table_request(TABLE))],
-                            lambda _: None)
-            await write_all("Dynovault", server.port, server.process.pid, preload_requests(TABLE, args.items), lambda _: None)
-            results = {phase.name: (phase, await _measure(server, phase, args)) for phase in phases(args.items, args.seed)}
+            pid = server.process.pid
+            create = [raw_request("CreateTable", create_table_request(TABLE))]
+            await write_all("Dynovault", server.port, pid, create, lambda _: None)
+            await write_all("Dynovault", server.port, pid, preload_requests(TABLE, args.items), lambda _: None)
+            workload = phases(args.items, args.seed)
+            for _ in range(args.rounds):
+                rounds.append({phase.name: await _measure(server, phase, args) for phase in workload})
         finally:
             server.stop()
-    baseline = results["GetItem"][1].throughput
     rows = []
     print("\n| workload | req/s | items/s | p50 ms | p99 ms | vs GetItem |\n|---|---:|---:|---:|---:|---:|")
-    for name, (phase, measured) in results.items():
-        ratio = f"{measured.throughput / baseline:.2f}x" if name.startswith(("GetItem", "ExecuteStatement")) else ""
-        print(f"| {name} | {measured.throughput:,.0f} | {measured.throughput * phase.items_per_request:,.0f} | "
+    for phase in workload:
+        measured = sorted((result[phase.name] for result in rounds), key=lambda m: m.throughput)[len(rounds) // 2]
+        ratios = sorted(result[phase.name].throughput / result["GetItem"].throughput for result in rounds)
+        ratio = f"{ratios[len(ratios) // 2]:.2f}x" if phase.name.startswith(("GetItem", "ExecuteStatement")) else ""
+        print(f"| {phase.name} | {measured.throughput:,.0f} | {measured.throughput * phase.items_per_request:,.0f} | "
               f"{measured.percentile_ms(0.5):.2f} | {measured.percentile_ms(0.99):.2f} | {ratio} |")
-        rows.append({"workload": name, "items_per_request": phase.items_per_request, **measured.summary()})
+        rows.append({"workload": phase.name, "items_per_request": phase.items_per_request,
+                     "ratios_to_get_item": [round(r, 3) for r in ratios], **measured.summary()})
     write_json(args.out / "statements.json", {
-        "machine": {"python": platform.python_version(), "cpu": platform.processor() or platform.machine()},
-        "items": args.items, "connections": args.connections, "results": rows,
+        "machine": {"python": platform.python_version(), "cpu": platform.processor() or platform.machine(),
+                    "load_average": os.getloadavg()},
+        "items": args.items, "connections": args.connections, "rounds": args.rounds, "results": rows,
     })
-    return 0 if all(measured.errors == 0 for _, measured in results.values()) else 1
+    return 0 if all(measured.errors == 0 for result in rounds for measured in result.values()) else 1

@@ -11,6 +11,9 @@ from botocore.exceptions import ClientError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from dynovault.testing.cluster import Cluster
+from tests.conftest import client_for, create_hash_table
+
 NOT_WELL_FORMED = "Statement wasn't well formed, can't be processed: "
 
 
@@ -423,3 +426,22 @@ def test_a_sort_key_condition_narrows_what_a_partition_read_reads(ddb, range_tab
     assert read("pk = 'p' AND sk > 'text'")[0] == []
     message = _refused(lambda: read("pk = 1")).response["Error"]["Message"]
     assert message == "One or more parameter values were invalid: Condition parameter type does not match schema type"
+
+
+def test_a_follower_forwards_statements_to_its_leader(tmp_path):
+    cluster = Cluster(tmp_path / "cluster", follower_count=1).start()
+    try:
+        follower = client_for(cluster.followers[0].url)
+        create_hash_table(follower, "forwarded")
+        follower.execute_statement(Statement="INSERT INTO forwarded VALUE {'pk': 'a', 'n': 1}")
+        follower.execute_transaction(TransactStatements=[
+            {"Statement": "UPDATE forwarded SET n = n + 1 WHERE pk = 'a'"},
+            {"Statement": "INSERT INTO forwarded VALUE {'pk': 'b'}"},
+        ])
+        follower.batch_execute_statement(Statements=[{"Statement": "DELETE FROM forwarded WHERE pk = 'b'"}])
+        leader = client_for(cluster.leader.url)
+        assert _items(leader, "SELECT * FROM forwarded") == [{"pk": {"S": "a"}, "n": {"N": "2"}}]
+        cluster.wait_caught_up()
+        assert _items(follower, "SELECT n FROM forwarded WHERE pk = 'a'") == [{"n": {"N": "2"}}]
+    finally:
+        cluster.stop()
