@@ -4,6 +4,7 @@ the expression path they compile onto."""
 
 from __future__ import annotations
 
+import itertools
 import uuid
 
 import pytest
@@ -327,6 +328,8 @@ def test_a_client_request_token_applies_a_transaction_once(ddb, songs):
 # ---- random statements against the expression path ---------------------------------------
 
 _NAMES = ("a", "b", "m")
+# Placeholders are numbered across every condition drawn, so two branches never share one.
+_PLACEHOLDERS = itertools.count()
 _VALUES = (("1", {"N": "1"}), ("2", {"N": "2"}), ("'x'", {"S": "x"}), ("'xy'", {"S": "xy"}))
 
 
@@ -337,7 +340,7 @@ def _conditions(draw, depth: int = 0):
 
     def value() -> tuple[str, str]:
         literal, wire = draw(st.sampled_from(_VALUES))
-        placeholder = f":p{len(values)}_{depth}_{draw(st.integers(0, 10**6))}"
+        placeholder = f":p{next(_PLACEHOLDERS)}"
         values[placeholder] = wire
         return literal, placeholder
 
