@@ -448,3 +448,96 @@ def test_a_follower_forwards_statements_to_its_leader(tmp_path):
         assert _items(follower, "SELECT n FROM forwarded WHERE pk = 'a'") == [{"n": {"N": "2"}}]
     finally:
         cluster.stop()
+
+
+def test_a_partition_read_pages_backwards_with_next_token(ddb, songs):
+    statement = f"SELECT sk FROM \"{songs}\" WHERE pk = 'band' ORDER BY sk DESC"
+    seen, token = [], None
+    while True:
+        answer = ddb.execute_statement(Statement=statement, Limit=2, **({"NextToken": token} if token else {}))
+        seen.extend(item["sk"]["N"] for item in answer["Items"])
+        token = answer.get("NextToken")
+        if token is None:
+            break
+    assert seen == ["3", "2", "1"]
+
+
+def test_in_and_or_over_whole_keys_read_those_keys_only(ddb, songs):
+    def read(where: str, **options) -> tuple[list[tuple[str, str]], float]:
+        answer = ddb.execute_statement(Statement=f"SELECT pk, sk FROM \"{songs}\" WHERE {where}",
+                                       ConsistentRead=True, ReturnConsumedCapacity="TOTAL", **options)
+        keys = sorted((i["pk"]["S"], i["sk"]["N"]) for i in answer["Items"])
+        return keys, answer["ConsumedCapacity"]["CapacityUnits"]
+
+    assert read("plays > 0") == ([("band", "1"), ("band", "2"), ("band", "3"), ("solo", "1")], 4.0)
+    assert read("pk IN ['band', 'solo'] AND sk = 1") == ([("band", "1"), ("solo", "1")], 1.0)
+    assert read("pk = 'band' AND sk IN [3, 1, 9]")[0] == [("band", "1"), ("band", "3")]
+    assert read("pk = 'solo' AND sk = 1 OR pk = 'band' AND sk = 2 AND plays = 3")[0] == [("band", "2"), ("solo", "1")]
+    assert read("pk = 'solo' AND sk = 1 OR pk = 'band' AND sk = 2 AND plays = 4")[0] == [("solo", "1")]
+    first = ddb.execute_statement(Statement=f"SELECT sk FROM \"{songs}\" WHERE pk = 'band' AND sk IN [1, 2, 3]", Limit=2)
+    rest = ddb.execute_statement(Statement=f"SELECT sk FROM \"{songs}\" WHERE pk = 'band' AND sk IN [1, 2, 3]",
+                                 NextToken=first["NextToken"])
+    assert sorted(i["sk"]["N"] for i in first["Items"] + rest["Items"]) == ["1", "2", "3"]
+    assert "NextToken" not in rest
+
+
+_KEYS_OF_MODEL = [f"k{n}" for n in range(6)]
+
+
+@st.composite
+def _key_conditions(draw):
+    """A WHERE that names whole keys (by IN, or an OR of equalities), with or without a
+    condition on another attribute, and the same as a FilterExpression."""
+    values: dict = {}
+
+    def key_value() -> tuple[str, str]:
+        pk = draw(st.sampled_from(_KEYS_OF_MODEL))
+        placeholder = f":p{next(_PLACEHOLDERS)}"
+        values[placeholder] = {"S": pk}
+        return f"'{pk}'", placeholder
+
+    def other() -> tuple[str, str]:
+        placeholder = f":p{next(_PLACEHOLDERS)}"
+        values[placeholder] = {"N": "1"}
+        return "a = 1", f"a = {placeholder}"
+
+    if draw(st.booleans()):
+        options = [key_value() for _ in range(draw(st.integers(1, 4)))]
+        statement, expression = (f"pk IN [{', '.join(o[0] for o in options)}]",
+                                 f"pk IN ({', '.join(o[1] for o in options)})")
+        if draw(st.booleans()):
+            extra = other()
+            statement, expression = f"{statement} AND {extra[0]}", f"{expression} AND {extra[1]}"
+        return statement, expression, values
+    branches = []
+    for _ in range(draw(st.integers(1, 3))):
+        literal, placeholder = key_value()
+        branch = (f"pk = {literal}", f"pk = {placeholder}")
+        if draw(st.booleans()):
+            extra = other()
+            branch = (f"{branch[0]} AND {extra[0]}", f"{branch[1]} AND {extra[1]}")
+        branches.append(branch)
+    return (" OR ".join(f"({b[0]})" for b in branches), " OR ".join(f"({b[1]})" for b in branches), values)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(present=st.dictionaries(st.sampled_from(_KEYS_OF_MODEL), st.sampled_from([{"N": "1"}, {"N": "2"}])),
+       condition=_key_conditions(), limit=st.sampled_from([None, 1, 2]))
+def test_random_reads_by_keys_equal_the_scan_with_the_same_filter(ddb, model_table, present, condition, limit):
+    statement_where, filter_expression, values = condition
+    for pk in _KEYS_OF_MODEL:
+        ddb.delete_item(TableName=model_table, Key={"pk": {"S": pk}})
+    for pk, a in present.items():
+        ddb.put_item(TableName=model_table, Item={"pk": {"S": pk}, "a": a})
+    scanned = ddb.scan(TableName=model_table, FilterExpression=filter_expression, ExpressionAttributeValues=values,
+                       ConsistentRead=True)["Items"]
+    selected, token = [], None
+    while True:
+        options = {"Limit": limit} if limit else {}
+        answer = ddb.execute_statement(Statement=f"SELECT pk FROM \"{model_table}\" WHERE {statement_where}",
+                                       ConsistentRead=True, **options, **({"NextToken": token} if token else {}))
+        selected.extend(item["pk"]["S"] for item in answer["Items"])
+        token = answer.get("NextToken")
+        if token is None:
+            break
+    assert sorted(selected) == sorted(item["pk"]["S"] for item in scanned)

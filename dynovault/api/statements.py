@@ -2,8 +2,9 @@
 
 A statement is parsed and prepared once per text (``dynovault.partiql``); what it asks
 for then decides what runs: a SELECT that names the whole key reads one item as GetItem
-does, one that names the partition key reads that partition as a Query does, any other
-reads the whole table or index as a Scan does, its WHERE always the page's filter. An
+does (with IN or OR, each key it names), one that names the partition key reads that partition as a Query does (narrowed by
+a sort-key condition), any other reads the whole table or index as a Scan does, its WHERE
+always the page's filter. An
 INSERT is a PutItem that must not find the key, an UPDATE an UpdateItem whose WHERE is
 its condition (so it never creates an item), a DELETE a DeleteItem. ExecuteTransaction
 runs the same writes as TransactWriteItems actions and the same reads as TransactGetItems
@@ -15,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import orjson
@@ -128,6 +130,10 @@ def select(statement: Statement, node: Node, query: nodes.Select) -> Selection:
         stored = node.store.get(table, storage_key) if _continuation(statement, source) is None else None
         entries = iter(()) if stored is None else iter(((storage_key, stored),))
         return Selection(read_entries(read_request, source, plan, entries), source, by_key=True)
+    choices = prepared.key_choices(key_names, statement.parameters) if index is None and not query.order_by else None
+    if choices is not None:
+        entries = _items_of_keys(node, table, choices, _continuation(statement, source))
+        return Selection(read_entries(read_request, source, plan, entries), source, by_key=False)
     bounds = _key_range(statement, source, prepared)
     reverse = _descending(query, source, bounds is not None)
     start, end = bounds if bounds is not None else (b"", None)
@@ -141,6 +147,20 @@ def select(statement: Statement, node: Node, query: nodes.Select) -> Selection:
     entries = node.store.iterate(read, start, end, reverse=reverse) if end is None or start < end else iter(())
     accounting = scan_reads(read_request, table, start, end) if bounds is None and index is None else None
     return Selection(read_entries(read_request, source, plan, entries, accounting), source, by_key=False)
+
+
+def _items_of_keys(
+    node: Node, table: Table, keys: list[dict], after: bytes | None
+) -> Iterator[tuple[bytes, bytes]]:
+    """The stored items of these keys, in storage-key order from just after ``after``, so a
+    NextToken goes on from the last one read as it does in a Scan."""
+    storage_keys = sorted({validated_key(table, key)[1] for key in keys})
+    for storage_key in storage_keys:
+        if after is not None and storage_key <= after:
+            continue
+        stored = node.store.get(table, storage_key)
+        if stored is not None:
+            yield storage_key, stored
 
 
 def _key_range(statement: Statement, source: ReadSource, prepared: Prepared) -> tuple[bytes, bytes | None] | None:

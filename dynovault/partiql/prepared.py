@@ -6,6 +6,8 @@ cached by them; a request then binds its parameters."""
 
 from __future__ import annotations
 
+import itertools
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -52,6 +54,29 @@ class Prepared:
     # The expressions of a read of one item whose WHERE says nothing but its key: the
     # projection alone, as there is nothing to filter.
     key_read: Expressions | None = None
+
+    def key_choices(self, key_names: tuple[str, ...], parameters: list[dict]) -> list[dict] | None:
+        """The item keys a WHERE confines a read to when it names each key attribute by
+        equality or ``IN`` (``pk IN [...] AND sk = ...``), or is an OR whose every branch
+        names a whole key: each as a wire-form item key, or None when it allows others.
+        The WHERE itself still filters the items read."""
+        where = self.statement.where if isinstance(self.statement, nodes.Select) else None
+        if isinstance(where, nodes.Or):
+            branches = _disjuncts(where)
+            fixed = [key_equalities(branch) for branch in branches]
+            if all(set(key_names) <= set(keys) for keys in fixed):
+                return [{name: bind(keys[name], parameters) for name in key_names} for keys in fixed]
+            return None
+        options: dict[str, tuple[nodes.Value, ...]] = {}
+        for part in conjuncts(where):
+            for name, values in _key_options(part, key_names):
+                options.setdefault(name, values)
+        if set(options) != set(key_names) or math.prod(len(values) for values in options.values()) > MAX_KEY_CHOICES:
+            return None
+        return [
+            {name: bind(value, parameters) for name, value in zip(key_names, choice)}
+            for choice in itertools.product(*(options[name] for name in key_names))
+        ]
 
     def key_condition(self, hash_names: tuple[str, ...], sort_name: str | None) -> Expressions:
         """The Query key condition the WHERE implies: an equality on every partition key
@@ -126,6 +151,31 @@ def _expressions(
     elif isinstance(statement, nodes.Exists):
         condition = rendering.condition(where) if where is not None else None
     return Expressions(condition, projection, update, rendering)
+
+
+# The most keys a read by keys reads one by one; a WHERE that names more is read as a Scan.
+MAX_KEY_CHOICES = 100
+
+
+def _disjuncts(condition: nodes.Condition) -> list[nodes.Condition]:
+    if isinstance(condition, nodes.Or):
+        return _disjuncts(condition.left) + _disjuncts(condition.right)
+    return [condition]
+
+
+def _key_options(condition: nodes.Condition, key_names: tuple[str, ...]) -> list[tuple[str, tuple]]:
+    """The key attribute a condition fixes and the values it allows: one for ``=``, each
+    option of an ``IN`` of values."""
+    pair = equality(condition)
+    if pair is not None:
+        return [(pair[0], (pair[1],))] if pair[0] in key_names else []
+    if (
+        isinstance(condition, nodes.In) and isinstance(condition.subject, nodes.PathRef)
+        and len(condition.subject.path) == 1 and condition.subject.path[0] in key_names
+        and all(isinstance(option, nodes.VALUE_NODES) for option in condition.options)
+    ):
+        return [(str(condition.subject.path[0]), condition.options)]
+    return []
 
 
 SORT_KEY_OPERATORS = frozenset({"=", "<", "<=", ">", ">="})

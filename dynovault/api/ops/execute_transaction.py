@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from dynovault.api.statements import WRITES, Statement, write_action
+from dynovault.api.statements import DUPLICATE_ITEM, WRITES, Statement, write_action
 from dynovault.api.transactions import cancelled, read_transaction, write_transaction
 from dynovault.errors import TransactionCanceledException, ValidationException
 from dynovault.node import Node
@@ -17,7 +17,7 @@ from dynovault.partiql.render import conjuncts
 
 MIXED = "ExecuteTransaction API does not support both read and write operations in the same request."
 RETURNING = "RETURNING is not supported in a transaction"
-DUPLICATE_ITEM = {"Code": "DuplicateItem", "Message": "Duplicate primary key exists in table"}
+DUPLICATE_REASON = {"Code": "DuplicateItem", "Message": DUPLICATE_ITEM}
 
 
 async def handle(request: dict, node: Node) -> bytes:
@@ -75,7 +75,7 @@ def _get(statement: Statement, node: Node, query: nodes.Select) -> dict:
 def _with_duplicates(refusal: TransactionCanceledException, parsed: list[nodes.Statement]) -> TransactionCanceledException:
     """An INSERT whose key exists is cancelled as a DuplicateItem, not a failed condition."""
     reasons = [
-        DUPLICATE_ITEM if isinstance(statement, nodes.Insert) and reason["Code"] == "ConditionalCheckFailed" else reason
+        DUPLICATE_REASON if isinstance(statement, nodes.Insert) and reason["Code"] == "ConditionalCheckFailed" else reason
         for statement, reason in zip(parsed, refusal.extra["CancellationReasons"])
     ]
     return cancelled(reasons)
