@@ -217,29 +217,38 @@ def test_refusals_in_dynamodb_words(ddb, songs):
 
 
 def test_a_batch_answers_each_statement_in_place(ddb, unchecked, songs):
-    answer = ddb.batch_execute_statement(Statements=[
+    reads = ddb.batch_execute_statement(Statements=[
         {"Statement": f"SELECT title FROM \"{songs}\" WHERE pk = 'band' AND sk = ?", "Parameters": [{"N": "3"}]},
         {"Statement": f"SELECT * FROM \"{songs}\" WHERE pk = 'band' AND sk = 99"},
+        {"Statement": f"SELECT * FROM \"{songs}\" WHERE pk = 'band'"},
+        {"Statement": f"SELECT * FROM \"{songs}\" WHERE"},
+    ], ReturnConsumedCapacity="TOTAL")["Responses"]
+    assert reads[0] == {"TableName": songs, "Item": {"title": {"S": "Gamma"}}}
+    assert reads[1] == {"TableName": songs}
+    assert reads[2]["Error"] == {
+        "Code": "ValidationError", "Message": "Where clause does not contain a mandatory equality on all key attributes",
+    }
+    assert reads[3]["Error"] == {"Code": "ValidationError", "Message": NOT_WELL_FORMED + "Unexpected term"}
+    answer = ddb.batch_execute_statement(Statements=[
         {"Statement": f"INSERT INTO \"{songs}\" VALUE {{'pk': 'band', 'sk': 1}}"},
         {"Statement": f"INSERT INTO \"{songs}\" VALUE {{'pk': 'new', 'sk': 1}}"},
         {"Statement": f"UPDATE \"{songs}\" SET x = 1 WHERE pk = 'band' AND sk = 3 AND plays = 0",
          "ReturnValuesOnConditionCheckFailure": "ALL_OLD"},
-        {"Statement": f"SELECT * FROM \"{songs}\" WHERE pk = 'band'"},
-        {"Statement": f"SELECT * FROM \"{songs}\" WHERE"},
     ], ReturnConsumedCapacity="TOTAL")
     responses = answer["Responses"]
-    assert responses[0] == {"TableName": songs, "Item": {"title": {"S": "Gamma"}}}
+    assert responses[0]["Error"] == {"Code": "DuplicateItem", "Message": "Duplicate primary key exists in table"}
     assert responses[1] == {"TableName": songs}
-    assert responses[2]["Error"] == {"Code": "DuplicateItem", "Message": "Duplicate primary key exists in table"}
-    assert responses[3] == {"TableName": songs}
-    assert responses[4]["Error"]["Code"] == "ConditionalCheckFailed"
-    assert responses[4]["Error"]["Item"]["title"] == {"S": "Gamma"}
-    assert responses[5]["Error"] == {
-        "Code": "ValidationError", "Message": "Where clause does not contain a mandatory equality on all key attributes",
-    }
-    assert responses[6]["Error"] == {"Code": "ValidationError", "Message": NOT_WELL_FORMED + "Unexpected term"}
+    assert responses[2]["Error"]["Code"] == "ConditionalCheckFailed"
+    assert responses[2]["Error"]["Item"]["title"] == {"S": "Gamma"}
     assert answer["ConsumedCapacity"][0]["TableName"] == songs
     assert _items(ddb, f"SELECT * FROM \"{songs}\" WHERE pk = 'new' AND sk = 1")
+    mixed = _refused(lambda: ddb.batch_execute_statement(Statements=[
+        {"Statement": f"SELECT * FROM \"{songs}\" WHERE pk = 'band' AND sk = 1"},
+        {"Statement": f"DELETE FROM \"{songs}\" WHERE pk = 'band' AND sk = 1"},
+    ]))
+    assert mixed.response["Error"]["Message"] == (
+        "BatchExecuteStatement API does not support both read and write operations in the same request."
+    )
     too_many = [{"Statement": f"SELECT * FROM \"{songs}\" WHERE pk = 'a' AND sk = {n}"} for n in range(26)]
     assert "Member must have length less than or equal to 25" in _refused(
         lambda: unchecked.batch_execute_statement(Statements=too_many)).response["Error"]["Message"]

@@ -1,6 +1,7 @@
-"""BatchExecuteStatement: up to 25 statements, each run on its own as ExecuteStatement
-runs it; a statement that fails answers an ``Error`` in its place and the others still
-run. Reads must name the whole key of one item, as a batch reads items by key."""
+"""BatchExecuteStatement: up to 25 statements, all reads or all writes, each run on its own
+as ExecuteStatement runs it; a statement that fails answers an ``Error`` in its place and
+the others still run. Reads must name the whole key of one item, as a batch reads items by
+key."""
 
 from __future__ import annotations
 
@@ -26,10 +27,14 @@ ERROR_CODES = {
 }
 
 
+MIXED = "BatchExecuteStatement API does not support both read and write operations in the same request."
+
+
 async def handle(request: dict, node: Node) -> dict:
+    statements = [Statement.of(member, request) for member in request["Statements"]]
+    _refuse_reads_with_writes(statements)
     responses, capacities = [], []
-    for member in request["Statements"]:
-        statement = Statement.of(member, request)
+    for statement in statements:
         try:
             response, capacity = await _run(statement, node)
         except DynamoError as error:
@@ -41,6 +46,19 @@ async def handle(request: dict, node: Node) -> dict:
     if capacities:
         answer["ConsumedCapacity"] = merged_capacities(capacities)
     return answer
+
+
+def _refuse_reads_with_writes(statements: list[Statement]) -> None:
+    """A batch reads or writes, never both (a statement that does not parse answers its
+    own error and counts as neither)."""
+    kinds = set()
+    for statement in statements:
+        try:
+            kinds.add(isinstance(statement.parsed(), nodes.Select))
+        except ValidationException:
+            continue
+    if len(kinds) > 1:
+        raise ValidationException(MIXED)
 
 
 async def _run(statement: Statement, node: Node) -> tuple[dict, dict | None]:
