@@ -105,28 +105,26 @@ class Prepared:
         return {name: bind(self.keys[name], parameters) for name in key_names}
 
 
-def prepare(text: str, key_names: tuple[str, ...]) -> Prepared:
-    return _prepare(text, key_names)
+@lru_cache(maxsize=CACHE_SIZE)
+def parse_statement(text: str) -> nodes.Parsed:
+    """The statement's syntax tree, cached by its text."""
+    return parse(text)
 
 
 @lru_cache(maxsize=CACHE_SIZE)
-def _prepare(text: str, key_names: tuple[str, ...]) -> Prepared:
-    parsed = _parse(text)
+def prepare(text: str, key_names: tuple[str, ...]) -> Prepared:
+    """The statement prepared for a table or index with these key attributes."""
+    parsed = parse_statement(text)
     statement = parsed.statement
     where = statement.select.where if isinstance(statement, nodes.Exists) else getattr(statement, "where", None)
     keys = {name: value for name, value in key_equalities(where).items() if name in key_names}
     expressions = _expressions(statement, where, keys, key_names)
     key_read = None
-    if isinstance(statement, nodes.Select) and all(_fixes_key(part, keys) for part in conjuncts(where)):
+    if isinstance(statement, nodes.Select) and where is not None and all(_fixes_key(p, keys) for p in conjuncts(where)):
         rendering = Rendering()
         projection = rendering.projection(statement.projection) if statement.projection else None
         key_read = Expressions(None, projection, None, rendering)
     return Prepared(statement, parsed.parameter_count, keys, expressions, key_read)
-
-
-@lru_cache(maxsize=CACHE_SIZE)
-def _parse(text: str) -> nodes.Parsed:
-    return parse(text)
 
 
 def _expressions(
@@ -212,8 +210,3 @@ def _joined(parts: list[nodes.Condition]) -> nodes.Condition:
     for part in parts[1:]:
         joined = nodes.And(joined, part)
     return joined
-
-
-def parse_statement(text: str) -> nodes.Parsed:
-    """The statement's syntax tree, cached by its text."""
-    return _parse(text)
