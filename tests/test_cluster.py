@@ -4,6 +4,7 @@ without operator action, and nothing acknowledged is lost."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -217,3 +218,100 @@ def test_a_follower_that_lost_its_leader_reports_growing_lag(cluster):
 def _status_when(node, condition) -> dict | None:
     status = replication_status(node)
     return status if condition(status) else None
+
+
+# ---- the failover campaign ---------------------------------------------------------------
+
+ROUNDS = int(os.environ.get("DYNOVAULT_FAILOVER_ROUNDS", "4"))
+PAUSES = int(os.environ.get("DYNOVAULT_FAILOVER_PAUSES", "1"))
+WRITERS = int(os.environ.get("DYNOVAULT_FAILOVER_WRITERS", "4"))
+
+
+class CampaignWriter:
+    """Puts unique keys through whichever node answers (a client that knows every node),
+    recording each key some node acknowledged. A refused or unanswered write is retried
+    on the next node; it is acknowledged only by an HTTP 200."""
+
+    def __init__(self, urls: list[str], table: str, worker: int, stop: threading.Event) -> None:
+        self.clients = [_client_without_retries(url) for url in urls]
+        self.table, self.worker, self.stop = table, worker, stop
+        self.acknowledged: list[str] = []
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        node, count = self.worker, 0
+        while not self.stop.is_set():
+            pk = f"w{self.worker}-{count}"
+            try:
+                self.clients[node % len(self.clients)].put_item(TableName=self.table, Item=item(pk, count))
+            except (ClientError, BotoCoreError):
+                node += 1
+                time.sleep(0.02)
+                continue
+            self.acknowledged.append(pk)
+            count += 1
+
+
+def _scan(node, table: str) -> list:
+    client = _client_without_retries(node.url)
+    return sorted((row for page in client.get_paginator("scan").paginate(TableName=table) for row in page["Items"]),
+                  key=lambda row: row["pk"]["S"])
+
+
+def _disrupt(cluster: ElectedCluster, pause: bool) -> None:
+    """Kill -9 (or pause past its lease) the current leader, wait for the others to elect
+    and follow a new one, then bring the old one back and wait until it follows too."""
+    leader = cluster.wait_leader()
+    others = [node for node in cluster.nodes if node is not leader]
+    if pause:
+        leader.process.send_signal(signal.SIGSTOP)
+        try:
+            cluster.wait_leader(others)
+        finally:
+            leader.process.send_signal(signal.SIGCONT)
+    else:
+        leader.kill()
+        cluster.wait_leader(others)
+        leader.start()
+    cluster.wait_leader()
+
+
+def test_failover_campaign_loses_no_acknowledged_write(cluster):
+    leader = cluster.wait_leader()
+    create_table(_client_without_retries(leader.url), "campaign")
+    stop = threading.Event()
+    writers = [CampaignWriter([node.url for node in cluster.nodes], "campaign", w, stop) for w in range(WRITERS)]
+    for writer in writers:
+        writer.thread.start()
+    try:
+        for disruption in [False] * ROUNDS + [True] * PAUSES:
+            _disrupt(cluster, pause=disruption)
+            progress = sum(len(writer.acknowledged) for writer in writers)
+            wait_for(lambda: sum(len(writer.acknowledged) for writer in writers) > progress + 20)
+    finally:
+        stop.set()
+        for writer in writers:
+            writer.thread.join(timeout=60)
+    acknowledged = {pk for writer in writers for pk in writer.acknowledged}
+    leader = cluster.wait_leader()
+    target = replication_status(leader)["last_lsn"]
+    for node in cluster.nodes:
+        wait_for(lambda node=node: replication_status(node)["last_lsn"] == target)
+    scans = [_scan(node, "campaign") for node in cluster.nodes]
+    assert acknowledged <= {row["pk"]["S"] for row in scans[0]}
+    assert scans[1] == scans[0] and scans[2] == scans[0]
+    _assert_no_overlapping_acknowledgements(cluster.acknowledgements())
+
+
+def _assert_no_overlapping_acknowledgements(acks: list[tuple[int, int, float, int]]) -> None:
+    """Each epoch was acknowledged by one node, and every acknowledgement of an epoch came
+    before the first of any later epoch: no node acknowledged while another led."""
+    by_epoch: dict[int, list[tuple[float, int, int]]] = {}
+    for epoch, lsn, at, node in acks:
+        by_epoch.setdefault(epoch, []).append((at, lsn, node))
+    epochs = sorted(by_epoch)
+    assert len(epochs) >= 2
+    for epoch in epochs:
+        assert len({node for _, _, node in by_epoch[epoch]}) == 1, epoch
+    for earlier, later in zip(epochs, epochs[1:]):
+        assert max(by_epoch[earlier])[0] < min(by_epoch[later])[0], (earlier, later)

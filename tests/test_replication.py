@@ -80,6 +80,22 @@ def assert_replicas_equal(cluster: Cluster, tracked: dict[str, set[str]]) -> Non
         assert contents(client, tracked, scan) == expected, follower.url
 
 
+def assert_nodes_hold(cluster: Cluster, model: dict[str, dict[str, dict]], prefix: str = "") -> None:
+    """Every node holds exactly what was acknowledged: the model's tables (of those named
+    ``prefix``...), each with the model's items (by full Scan) and item count. Comparing
+    nodes with each other alone would pass a leader that acknowledged a write it never
+    stored."""
+    cluster.wait_caught_up()
+    for node in cluster.nodes:
+        client = client_for(node.url)
+        tables = [name for name in client.list_tables()["TableNames"] if name.startswith(prefix)]
+        assert sorted(tables) == sorted(model), node.url
+        for name, items in model.items():
+            assert _items(client, name, set(), scan=True) == sorted(items.values(), key=lambda row: row["pk"]["S"]), (
+                node.url, name)
+            assert _item_count(client, name) == len(items), (node.url, name)
+
+
 def batch_write(client, table: str, rows: list[dict]) -> None:
     for start in range(0, len(rows), 25):
         request = {table: [{"PutRequest": {"Item": row}} for row in rows[start : start + 25]]}
