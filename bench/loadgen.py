@@ -375,7 +375,8 @@ async def run_open_loop(
 
     A request's latency counts from when the schedule submitted it, so time spent queued
     behind busy connections counts; the event loop's timer resolution (about 1 ms) is
-    not charged to the server."""
+    not charged to the server. A request due in the warm-up stays out of the window
+    even when a stalled load generator sends it late."""
     driver = _OpenLoop(host, port, on_answer)
     ticker = driver.report_progress(progress)
     start = time.perf_counter() + 0.05
@@ -392,7 +393,8 @@ async def run_open_loop(
             break
         due_count = int((now - start) * rate) + 1
         while sent < due_count:
-            driver.submit(next(requests), now)
+            due = start + sent / rate
+            driver.submit(next(requests), now if due >= driver.window_start else due)
             sent += 1
         await asyncio.sleep(max(0.0, start + sent / rate - time.perf_counter()))
     meter.end()
