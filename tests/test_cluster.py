@@ -17,6 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from dynovault.testing.cluster import ElectedCluster, replication_status
 from dynovault.testing.etcd import EtcdCluster, etcd_available
+from tests.test_failover import start_refused
 from tests.test_replication import _client_without_retries, create_table, item
 
 pytestmark = pytest.mark.skipif(not etcd_available(), reason="etcd is not installed (Debian: etcd-server)")
@@ -315,3 +316,18 @@ def _assert_no_overlapping_acknowledgements(acks: list[tuple[int, int, float, in
         assert len({node for _, _, node in by_epoch[epoch]}) == 1, epoch
     for earlier, later in zip(epochs, epochs[1:]):
         assert max(by_epoch[earlier])[0] < min(by_epoch[later])[0], (earlier, later)
+
+
+def test_a_cluster_node_restarted_with_the_wrong_flags_is_refused(cluster, etcd):
+    leader = cluster.wait_leader()
+    create_table(_client_without_retries(leader.url), "flags")
+    write_until_acknowledged(leader.url, "flags", "kept")
+    leader.stop()
+    for args in ([], ["--role", "leader"], ["--cluster", etcd.url, "--cluster-name", "another"],
+                 ["--cluster", etcd.url, "--cluster-name", cluster.name, "--role", "leader"]):
+        refused = start_refused(leader.data_dir, args)
+        assert refused.returncode == 2, (args, refused.stderr)
+        assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+    leader.start()
+    cluster.wait_leader()
+    assert keys_on(leader, "flags", {"kept"}) == {"kept"}

@@ -28,29 +28,33 @@ class RoleConflict(Exception):
 @dataclass(frozen=True)
 class Identity:
     """``fenced`` says why a leader refuses writes (None while it may take them);
-    ``fenced_by_epoch`` is the epoch known to have replaced it."""
+    ``fenced_by_epoch`` is the epoch known to have replaced it; ``cluster_name`` names the
+    etcd cluster the node belongs to (None in static mode)."""
 
     role: Role
     leader_url: str | None = None
     fenced: str | None = None
     fenced_by_epoch: int | None = None
+    cluster_name: str | None = None
 
-    def following(self, leader_url: str) -> Identity:
-        return Identity(Role.FOLLOWER, leader_url)
+    def following(self, leader_url: str | None) -> Identity:
+        """A follower of ``leader_url`` (None: of whichever leader etcd names next)."""
+        return Identity(Role.FOLLOWER, leader_url, cluster_name=self.cluster_name)
 
     def leading(self) -> Identity:
-        return Identity(Role.LEADER)
+        return Identity(Role.LEADER, cluster_name=self.cluster_name)
 
     def fenced_at(self, epoch: int, reason: str) -> Identity:
         return replace(self, fenced=reason, fenced_by_epoch=epoch)
 
     def to_json(self) -> dict:
         return {"role": self.role.value, "leader": self.leader_url, "fenced": self.fenced,
-                "fenced_by_epoch": self.fenced_by_epoch}
+                "fenced_by_epoch": self.fenced_by_epoch, "cluster_name": self.cluster_name}
 
     @classmethod
     def from_json(cls, data: dict) -> Identity:
-        return cls(Role(data["role"]), data.get("leader"), data.get("fenced"), data.get("fenced_by_epoch"))
+        return cls(Role(data["role"]), data.get("leader"), data.get("fenced"), data.get("fenced_by_epoch"),
+                   data.get("cluster_name"))
 
 
 def load(store: Store) -> Identity | None:
@@ -65,6 +69,10 @@ def save(store: Store, identity: Identity) -> None:
 def resolve(persisted: Identity | None, config: ReplicationConfig, epoch: int) -> Identity:
     """The identity a node starts with: what its data directory was, confirmed (or, with
     ``force_role``, overridden) by the command line. Raises RoleConflict otherwise."""
+    if config.cluster_url:
+        return _clustered(persisted, config)
+    if persisted is not None and persisted.cluster_name is not None:
+        return _leaving_cluster(persisted, config, epoch)
     requested = config.role or (persisted.role if persisted else Role.LEADER)
     leader_url = config.leader_url or (persisted.leader_url if persisted else None)
     if requested is Role.FOLLOWER and not leader_url:
@@ -79,6 +87,34 @@ def resolve(persisted: Identity | None, config: ReplicationConfig, epoch: int) -
         return Identity(Role.FOLLOWER, leader_url)
     return Identity(Role.LEADER).fenced_at(
         epoch, f"its data directory was a follower of {persisted.leader_url}, so it refuses writes until it is promoted"
+    )
+
+
+def _clustered(persisted: Identity | None, config: ReplicationConfig) -> Identity:
+    """In cluster mode etcd names the leader: the node starts following nobody, in the
+    etcd cluster its data belongs to."""
+    if persisted is not None and persisted.cluster_name not in (None, config.cluster_name) and not config.force_role:
+        raise RoleConflict(f"this data directory belongs to cluster {persisted.cluster_name!r} on etcd, not "
+                           f"{config.cluster_name!r} (pass --force-role to move it)")
+    return Identity(Role.FOLLOWER, cluster_name=config.cluster_name)
+
+
+def _leaving_cluster(persisted: Identity, config: ReplicationConfig, epoch: int) -> Identity:
+    """A data directory of an etcd cluster started without --cluster would lead on its own
+    beside the cluster's leader: only with --force-role, and then as a follower or as a
+    leader that refuses writes until promoted."""
+    if not config.force_role:
+        raise RoleConflict(
+            f"this data directory belongs to cluster {persisted.cluster_name!r} on etcd: start it with "
+            f"--cluster etcd://HOST:PORT --cluster-name {persisted.cluster_name} (or pass --force-role to take it "
+            "out of the cluster)"
+        )
+    if config.role is Role.FOLLOWER:
+        if not config.leader_url:
+            raise RoleConflict("a follower needs the leader's URL (--leader)")
+        return Identity(Role.FOLLOWER, config.leader_url)
+    return Identity(Role.LEADER).fenced_at(
+        epoch, f"it left etcd cluster {persisted.cluster_name!r}, so it refuses writes until it is promoted"
     )
 
 

@@ -42,13 +42,9 @@ class Replicator:
         self.node = node
         self.config = config
         self.history: History | None = history_store.load(node.store)
-        if config.cluster_url:
-            # etcd says who leads; until it does, this node follows nobody.
-            self.identity = Identity(Role.FOLLOWER)
-        else:
-            self.identity = identity_store.resolve(
-                identity_store.load(node.store), config, self.history.epoch if self.history else 0
-            )
+        self.identity = identity_store.resolve(
+            identity_store.load(node.store), config, self.history.epoch if self.history else 0
+        )
         identity_store.save(node.store, self.identity)
         self.coordinator: Coordinator | None = None
         self.ack_log = AckLog(config.ack_log) if config.ack_log else None
@@ -214,7 +210,7 @@ class Replicator:
         """Stop leading (or following) and wait for the coordinator to name a leader."""
         async with self._transition:
             await self._stop_serving()
-            self._become(Identity(Role.FOLLOWER))
+            self._become(self.identity.following(None))
 
     # ---- request guard ---------------------------------------------------------------
 
@@ -264,6 +260,8 @@ class Replicator:
     def _leaderless(self) -> str:
         if self.coordinator is None:
             return "it is not following any leader"
+        if self.coordinator.etcd_error:
+            return f"etcd cannot be reached ({self.coordinator.etcd_error})"
         return self.coordinator.read_only or "an election is in progress"
 
     # ---- status ----------------------------------------------------------------------
