@@ -189,7 +189,7 @@ def run(endpoint: str, definitions_path: Path, users: int, documents: int, candi
 
     user = rng.randint(1, users)
     search, doc_ids = _retrieve(client, rng, candidates)
-    print(f"retrieval    {EMBEDDINGS:18} {len(doc_ids)} documents nearest the query (SearchVectors)")
+    print(f"retrieval    {EMBEDDINGS}  {len(doc_ids)} documents nearest the query (SearchVectors)")
     for doc_id in doc_ids[: candidates * 2 // 3]:
         http.post("/push", {"push_source_name": "doc_activity_events", "to": "online", "df": {
             "user_id": [user], "doc_id": [doc_id], "opens_30d": [rng.randint(1, 40)],

@@ -241,6 +241,22 @@ class Partition:
         elif len(self) > exact_limit:
             self._start_graph()
 
+    def fill(self, keys: list[bytes], vectors: np.ndarray, filters: list[Item], exact_limit: int) -> None:
+        """Fill an empty partition at once (the store opening): one matrix, one graph build."""
+        count = len(keys)
+        capacity = max(16, 1 << (count - 1).bit_length())
+        self.vectors = np.zeros((capacity, self.dimensions), dtype=np.float32)
+        self.vectors[:count] = vectors
+        self.norms = np.zeros(capacity, dtype=np.float32)
+        self.norms[:count] = np.linalg.norm(vectors, axis=1)
+        self.live = np.zeros(capacity, dtype=bool)
+        self.live[:count] = True
+        self.keys = list(keys)
+        self.filters = list(filters)
+        self.row_of = {key: row for row, key in enumerate(keys)}
+        if count > exact_limit:
+            self._start_graph()
+
     def remove(self, key: bytes) -> None:
         row = self.row_of.pop(key, None)
         if row is None:
@@ -353,6 +369,20 @@ class VectorSpace:
             target = self.partitions[partition] = Partition(self.layout.dimensions, self.layout.distance)
         target.put(key, vector, filters, self.exact_limit)
 
+    def fill(self, entries: Iterator[tuple[bytes, bytes, bytes, Item]]) -> None:
+        """Fill an empty space from (key, partition, float32 bytes, filters) entries."""
+        grouped: dict[bytes, tuple[list, list, list]] = {}
+        for key, partition, vector, filters in entries:
+            keys, vectors, filter_values = grouped.setdefault(partition, ([], [], []))
+            keys.append(key)
+            vectors.append(vector)
+            filter_values.append(filters)
+        dimensions = self.layout.dimensions
+        for partition, (keys, vectors, filter_values) in grouped.items():
+            target = self.partitions[partition] = Partition(dimensions, self.layout.distance)
+            matrix = np.frombuffer(b"".join(vectors), dtype=np.float32).reshape(len(keys), dimensions)
+            target.fill(keys, matrix, filter_values, self.exact_limit)
+
     def remove(self, key: bytes, partition: bytes) -> None:
         target = self.partitions.get(partition)
         if target is not None:
@@ -462,11 +492,15 @@ class LiveVectorIndex:
 
     def load(self) -> None:
         """Fill the space from the column family (the store opening)."""
+        self.space.fill(self._loaded_entries())
+
+    def _loaded_entries(self) -> Iterator[tuple[bytes, bytes, bytes, Item]]:
+        vector_end = _SIZE.size + 4 * self.layout.dimensions
         for key, stored in _iterate(self.data):
-            vector, item = self.layout.decode(stored)
+            item = orjson.loads(stored[vector_end:])
             partition = self.layout.partition_of(item)
             if partition is not None:
-                self.space.put(key, partition, vector, self.layout.filter_values(item))
+                yield key, partition, stored[_SIZE.size : vector_end], self.layout.filter_values(item)
 
 
 def _iterate(data: Rdict) -> Iterator[tuple[bytes, bytes]]:
