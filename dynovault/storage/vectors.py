@@ -335,7 +335,7 @@ class Partition:
         ungraphed = [row for row in self.ungraphed if accept is None or accept(self.filters[row])]
         want = k
         while True:
-            matches = self.graph.search(query, want)
+            matches = self.graph.search(query, want, threads=1)
             graphed = [int(label) for label in matches.keys]
             if accept is not None:
                 graphed = [row for row in graphed if accept(self.filters[row])]
@@ -350,7 +350,12 @@ class Partition:
             return []
         index = np.array(rows, dtype=np.intp)
         found = scores(self.distance, self.vectors[index], self.norms[index], query)
-        ranked = sorted(zip(rank_of(self.distance, found).tolist(), found.tolist(), rows),
+        ranks = rank_of(self.distance, found)
+        if len(rows) > k:
+            # Only the k best and whatever ties the k-th need ordering by key.
+            chosen = np.flatnonzero(ranks <= np.partition(ranks, k - 1)[k - 1])
+            index, found, ranks = index[chosen], found[chosen], ranks[chosen]
+        ranked = sorted(zip(ranks.tolist(), found.tolist(), index.tolist()),
                         key=lambda entry: (entry[0], self.keys[entry[2]]))
         return [(score, self.keys[row]) for _, score, row in ranked[:k]]
 

@@ -9,8 +9,6 @@ search, so TopK results come back whenever that many items pass it.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from dynovault.api.request_expressions import SEARCH, parse_expressions
@@ -70,29 +68,21 @@ def _searchable(table: Table, name: str) -> LiveVectorIndex:
 
 
 def _query_vector(elements: list[dict], dimensions: int) -> np.ndarray:
-    numbers = []
-    for element in elements:
-        number = _float32(element)
-        if number is None:
-            raise ValidationException(
-                "Search vector contains invalid values. All values in the search vector must be a 32-bit "
-                "floating-point number attribute"
-            )
-        numbers.append(number)
+    """The search vector as float32, or DynamoDB's refusal of its values or its length."""
+    try:
+        numbers = np.array([element["N"] for element in elements if len(element) == 1], dtype=np.float64)
+    except (KeyError, TypeError, ValueError):
+        numbers = None
+    if numbers is None or len(numbers) != len(elements) or not np.all(np.abs(numbers) <= F32_MAX):
+        raise ValidationException(
+            "Search vector contains invalid values. All values in the search vector must be a 32-bit "
+            "floating-point number attribute"
+        )
     if len(numbers) != dimensions:
         raise ValidationException(
             f"Input search vector dimension {len(numbers)} does not match vector index dimension {dimensions}"
         )
-    return np.array(numbers, dtype=np.float32)
-
-
-def _float32(element: dict) -> float | None:
-    text = element.get("N") if isinstance(element, dict) and len(element) == 1 else None
-    try:
-        number = float(text) if isinstance(text, str) else math.nan
-    except ValueError:
-        return None
-    return number if math.isfinite(number) and abs(number) <= F32_MAX else None
+    return numbers.astype(np.float32)
 
 
 def _conjuncts(tree: nodes.Condition) -> list[nodes.Condition]:
