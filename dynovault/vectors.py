@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import numpy as np
+
 from dynovault.errors import LimitExceededException, ResourceNotFoundException, ValidationException, invalid
 from dynovault.indexes import ONE_AT_A_TIME, VECTOR, all_indexes, merged_definitions
 from dynovault.storage.vectors import F32_MAX, VectorLayout
@@ -178,15 +180,17 @@ def check_vectors(layouts: Iterable[VectorLayout], item: dict) -> None:
                 f"One or more parameter values were invalid. Invalid size for parameter {attribute}, "
                 f"Expected: {layout.dimensions}, Actual: {len(elements)} IndexName: {name}"
             )
-        for position, element in enumerate(elements):
-            number = element.get("N")
-            if number is None:
-                raise ValidationException(
-                    f"One or more parameter values were invalid. Invalid type for parameter {attribute}[{position}], "
-                    f"Expected: 32-bit floating point number, Actual: {next(iter(element))}. IndexName: {name}"
-                )
-            if abs(float(number)) > F32_MAX:
-                raise ValidationException(
-                    f"One or more parameter values were invalid. Invalid value for parameter {attribute}[{position}], "
-                    f"Expected: 32-bit floating point number, Actual: {number}. IndexName: {name}"
-                )
+        numbers = [element.get("N") for element in elements]
+        if None in numbers:
+            position = numbers.index(None)
+            raise ValidationException(
+                f"One or more parameter values were invalid. Invalid type for parameter {attribute}[{position}], "
+                f"Expected: 32-bit floating point number, Actual: {next(iter(elements[position]))}. IndexName: {name}"
+            )
+        too_large = np.flatnonzero(np.abs(np.array(numbers, dtype=np.float64)) > F32_MAX)
+        if len(too_large):
+            position = int(too_large[0])
+            raise ValidationException(
+                f"One or more parameter values were invalid. Invalid value for parameter {attribute}[{position}], "
+                f"Expected: 32-bit floating point number, Actual: {numbers[position]}. IndexName: {name}"
+            )

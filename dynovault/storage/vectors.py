@@ -76,12 +76,12 @@ class VectorLayout:
         if elements is None or len(elements) != self.dimensions:
             return None
         try:
-            numbers = [float(element["N"]) for element in elements]
+            numbers = np.array([element["N"] for element in elements], dtype=np.float64)
         except (KeyError, TypeError, ValueError):
             return None
-        if any(abs(number) > F32_MAX for number in numbers):
+        if not np.all(np.abs(numbers) <= F32_MAX):
             return None
-        return np.array(numbers, dtype=np.float32)
+        return numbers.astype(np.float32)
 
     def partition_of(self, item: Item) -> bytes | None:
         """The encoded HASH values naming the item's partition; None when the item lacks
