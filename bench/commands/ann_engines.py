@@ -1,7 +1,7 @@
 """usearch against faiss-cpu: HNSW build, recall@10, latency, inserts, deletes, memory, persistence.
 
 Both engines index the same seeded clustered unit vectors (bench.embeddings) with the same graph parameters
-(M=16 neighbours, efConstruction=128, efSearch=128), searched by inner product (cosine on
+(M=16 neighbours, efConstruction=64, efSearch=128), searched by inner product (cosine on
 unit vectors); numpy's exact search over the same matrix is the recall reference. Run it
 under the bench lock: ``flock /work/notes/bench.lock python -m bench ann-engines``.
 """
@@ -23,7 +23,7 @@ from bench.embeddings import add_corpus_arguments, clustered_embeddings
 from bench.report import add_out_argument, write_json
 
 CONNECTIVITY = 16
-EXPANSION_ADD = 128
+EXPANSION_ADD = 64
 EXPANSION_SEARCH = 128
 
 
