@@ -358,3 +358,17 @@ def test_a_restored_table_has_the_vector_indexes_of_its_backup_unless_overridden
     assert keys(search(ddb, table_name + "-one", "only")) == ["a", "d", "b", "c"]
     refused(lambda: search(ddb, table_name + "-one", "cosine"), "ValidationException",
             "The table does not have the specified index: cosine")
+
+
+def test_changing_only_a_filter_attribute_refilters_the_same_vector(ddb, table_name):
+    name = create_vector_table(ddb, table_name, [vector_index("by_year", "EUCLIDEAN", SearchSchema=[
+        {"AttributeName": "year", "SearchSchemaElementType": "INLINE_FILTER"}])], (("year", "N"),))
+    ddb.put_item(TableName=name, Item={"pk": {"S": "k"}, "year": {"N": "2020"}, "embedding": numbers([1, 0, 0])})
+    ddb.update_item(TableName=name, Key={"pk": {"S": "k"}}, UpdateExpression="SET #y = :y",
+                    ExpressionAttributeNames={"#y": "year"}, ExpressionAttributeValues={":y": {"N": "2024"}})
+
+    def found(year: str) -> list[str]:
+        return keys(search(ddb, name, "by_year", SearchConditionExpression="#y = :y",
+                           ExpressionAttributeNames={"#y": "year"}, ExpressionAttributeValues={":y": {"N": year}}))
+
+    assert found("2020") == [] and found("2024") == ["k"]

@@ -228,6 +228,10 @@ class Partition:
             row = self._new_row()
             self.row_of[key] = row
             self.keys[row] = key
+        elif np.array_equal(self.vectors[row], vector):
+            # Another attribute of the item changed: the graph keeps its node.
+            self.filters[row] = filters
+            return
         elif self.graph is not None and row not in self.ungraphed:
             self.graph.remove(row)
         self.vectors[row] = vector
