@@ -372,3 +372,22 @@ def test_changing_only_a_filter_attribute_refilters_the_same_vector(ddb, table_n
                            ExpressionAttributeNames={"#y": "year"}, ExpressionAttributeValues={":y": {"N": year}}))
 
     assert found("2020") == [] and found("2024") == ["k"]
+
+
+def test_writes_report_the_bytes_each_vector_index_spends(ddb, table_name):
+    name = create_vector_table(ddb, table_name, [vector_index("small"), vector_index(
+        "wide", dimensions=300, VectorAttribute={"AttributeName": "wide"}, Projection={"ProjectionType": "KEYS_ONLY"})])
+    item = {"pk": {"S": "k"}, "embedding": numbers([1, 0, 0]), "wide": numbers([0.5] * 300)}
+    capacity = ddb.put_item(TableName=name, Item=item, ReturnConsumedCapacity="TOTAL")["ConsumedCapacity"]
+    assert capacity["VectorIndexes"] == {"small": {"VectorWriteRequestBytes": 1024.0},
+                                         "wide": {"VectorWriteRequestBytes": 4.0 * 300 + len("wide") + len("pk") + 1}}
+    assert capacity["CapacityUnits"] == 1.0  # the item is under 1 KB; vector bytes are no units
+    unchanged = ddb.update_item(TableName=name, Key={"pk": {"S": "k"}}, UpdateExpression="SET wide = :w",
+                                ExpressionAttributeValues={":w": numbers([0.25] * 300)},
+                                ReturnConsumedCapacity="INDEXES")["ConsumedCapacity"]
+    assert set(unchanged["VectorIndexes"]) == {"small", "wide"}
+    batch = ddb.batch_write_item(RequestItems={name: [{"DeleteRequest": {"Key": {"pk": {"S": "k"}}}}]},
+                                 ReturnConsumedCapacity="TOTAL")["ConsumedCapacity"]
+    assert batch[0]["VectorIndexes"]["small"] == {"VectorWriteRequestBytes": 1024.0}
+    plain = ddb.put_item(TableName=name, Item={"pk": {"S": "none"}}, ReturnConsumedCapacity="TOTAL")
+    assert "VectorIndexes" not in plain["ConsumedCapacity"]

@@ -9,6 +9,13 @@ import orjson
 
 from dynovault.storage.engine import Table, stored_json, stored_size
 from dynovault.storage.keycodec import HASH_BYTES
+from dynovault.storage.vectors import entry_size
+
+# The kind, in an index_write_units key, of a vector index: what it spends is reported as
+# VectorWriteRequestBytes, apart from capacity units.
+VECTOR_INDEX = None
+# The least a write to a vector index is charged (DynamoDB's 1 KB floor).
+MIN_VECTOR_WRITE_BYTES = 1024
 
 
 def read_units(size: int, consistent: bool) -> float:
@@ -72,18 +79,28 @@ def consumed_capacity(
     """DynamoDB's ConsumedCapacity for one table, shaped by ReturnConsumedCapacity. Outside
     transactions DynamoDB reports the total alone, without a read/write split.
     ``indexes`` holds the units spent on each index, keyed by (name, whether global):
-    they count in the total, and INDEXES reports them apart from the table's."""
+    they count in the total, and INDEXES reports them apart from the table's. Vector
+    indexes' bytes (keyed (name, VECTOR_INDEX)) are reported in VectorIndexes either way."""
     mode = request.get("ReturnConsumedCapacity", "NONE")
     if mode == "NONE":
         return None
-    indexes = indexes or {}
-    capacity: dict = {"TableName": table_name, "CapacityUnits": units + sum(indexes.values())}
+    secondary = secondary_units(indexes)
+    capacity: dict = {"TableName": table_name, "CapacityUnits": units + sum(secondary.values())}
     if mode == "INDEXES":
         capacity["Table"] = {"CapacityUnits": units}
-        for (name, is_global), index_units in indexes.items():
+        for (name, is_global), index_units in secondary.items():
             member = "GlobalSecondaryIndexes" if is_global else "LocalSecondaryIndexes"
             capacity.setdefault(member, {})[name] = {"CapacityUnits": index_units}
+    written = {name: {"VectorWriteRequestBytes": float(spent)}
+               for (name, kind), spent in (indexes or {}).items() if kind is VECTOR_INDEX}
+    if written:
+        capacity["VectorIndexes"] = written
     return capacity
+
+
+def secondary_units(indexes: dict[tuple[str, bool | None], float] | None) -> dict[tuple[str, bool], float]:
+    """The capacity units of secondary indexes among what indexes spent."""
+    return {key: spent for key, spent in (indexes or {}).items() if key[1] is not VECTOR_INDEX}
 
 
 # DynamoDB charges a transaction twice what the same reads and writes cost on their own
@@ -99,7 +116,7 @@ def transaction_capacity(
     capacity = consumed_capacity(request, table_name, reads + writes, indexes)
     if capacity is None:
         return None
-    _split(capacity, reads, writes + sum((indexes or {}).values()))
+    _split(capacity, reads, writes + sum(secondary_units(indexes).values()))
     if "Table" in capacity:
         _split(capacity["Table"], reads, writes)
         for member in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes"):
@@ -118,10 +135,11 @@ def _split(capacity: dict, reads: float, writes: float) -> None:
 def index_write_units(request: dict, table: Table, key: bytes, old: bytes | None, new: bytes | None) -> Counter:
     """The write units each index of ``table`` spends on one item change, keyed by (index
     name, whether global): a put of the new entry and a delete of the old one (both when
-    the index key changes), nothing when the entry stays the same. Worked out only when
-    the request asks for its capacity."""
+    the index key changes), nothing when the entry stays the same; and the bytes each
+    vector index spends, keyed by (name, VECTOR_INDEX): the entry written (or removed),
+    at least 1 KB. Worked out only when the request asks for its capacity."""
     spent: Counter = Counter()
-    if not table.indexes or request.get("ReturnConsumedCapacity", "NONE") == "NONE":
+    if not (table.indexes or table.vector_indexes) or request.get("ReturnConsumedCapacity", "NONE") == "NONE":
         return spent
     old_item = orjson.loads(stored_json(old)) if old is not None else None
     new_item = orjson.loads(stored_json(new)) if new is not None else None
@@ -136,6 +154,13 @@ def index_write_units(request: dict, table: Table, key: bytes, old: bytes | None
             spent[name] += write_units(stored_size(before[1]))
         if after is not None:
             spent[name] += write_units(stored_size(after[1]))
+    for vector_index in table.vector_indexes:
+        layout = vector_index.layout
+        before = layout.entry(old_item) if old_item is not None else None
+        after = layout.entry(new_item) if new_item is not None else None
+        changed = (after or before) if (before and before[0]) != (after and after[0]) else None
+        if changed is not None:
+            spent[(layout.name, VECTOR_INDEX)] += max(MIN_VECTOR_WRITE_BYTES, entry_size(changed[0]))
     return spent
 
 
