@@ -11,6 +11,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.backup_helpers import wait_backup_available, wait_table_active
+from tests.test_auth import KEYS, verifying_server  # noqa: F401 (a fixture)
+from tests.test_auth import client as signed_client
 from tests.test_conformance import refusal
 
 VECTOR = {"AttributeName": "embedding"}
@@ -391,3 +393,12 @@ def test_writes_report_the_bytes_each_vector_index_spends(ddb, table_name):
     assert batch[0]["VectorIndexes"]["small"] == {"VectorWriteRequestBytes": 1024.0}
     plain = ddb.put_item(TableName=name, Item={"pk": {"S": "none"}}, ReturnConsumedCapacity="TOTAL")
     assert "VectorIndexes" not in plain["ConsumedCapacity"]
+
+
+def test_search_vectors_signatures_verify(verifying_server):
+    signed = signed_client(verifying_server.url, "AKIDPRIMARY", KEYS["AKIDPRIMARY"])
+    name = create_vector_table(signed, "signed-vectors", [vector_index("near", "EUCLIDEAN")])
+    signed.put_item(TableName=name, Item={"pk": {"S": "k"}, "embedding": numbers([1, 2, 3])})
+    assert keys(search(signed, name, "near")) == ["k"]
+    forged = signed_client(verifying_server.url, "AKIDPRIMARY", "not the secret")
+    refused(lambda: search(forged, name, "near"), "InvalidSignatureException")
