@@ -66,7 +66,7 @@ def _ratio(numerator: float, denominator: float) -> float | None:
     return numerator / denominator if denominator else None
 
 
-def _per_cpu_second(measurement: Measurement) -> float:
+def per_cpu_second(measurement: Measurement) -> float:
     """Requests per CPU-second of the server: steadier than req/s on a shared machine."""
     return measurement.requests / measurement.server_cpu_seconds if measurement.server_cpu_seconds else 0.0
 
@@ -100,7 +100,7 @@ class Report:
         reference = self._by_key[(result.workload, other)]
         return (
             result.saturation.throughput / reference.saturation.throughput,
-            _per_cpu_second(result.saturation) / _per_cpu_second(reference.saturation),
+            per_cpu_second(result.saturation) / per_cpu_second(reference.saturation),
         )
 
     def targets(self) -> list[TargetCheck]:
@@ -149,7 +149,7 @@ class Report:
             lines.append(
                 f"| {r.workload} | {r.server} | {r.items_loaded:,} | {sat.throughput:,.0f} "
                 f"| {sat.throughput * r.items_per_request:,.0f} "
-                f"| {sat.server_cpu_seconds / sat.seconds:.2f} | {_per_cpu_second(sat):,.0f} "
+                f"| {sat.server_cpu_seconds / sat.seconds:.2f} | {per_cpu_second(sat):,.0f} "
                 f"| {sat.client_cpu_seconds / sat.seconds:.2f} "
                 f"| {_format_ratio(self.vs(r, CEILING))} | {_format_ratio(self.vs(r, MOTO))} "
                 f"| {r.paced_rate:,.0f} | {paced.percentile_ms(0.5):.2f} | {paced.percentile_ms(0.99):.2f} "
@@ -173,7 +173,7 @@ class Report:
                     "items_loaded": r.items_loaded,
                     "items_per_request": r.items_per_request,
                     "saturation": r.saturation.summary(),
-                    "requests_per_server_cpu_second": round(_per_cpu_second(r.saturation), 1),
+                    "requests_per_server_cpu_second": round(per_cpu_second(r.saturation), 1),
                     "vs_ceiling": self.vs(r, CEILING),
                     "vs_moto": self.vs(r, MOTO),
                     "paced_rate": round(r.paced_rate, 1),

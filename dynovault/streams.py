@@ -82,7 +82,7 @@ RECORDS_READ = Counter(
 # ---- StreamSpecification ------------------------------------------------------------------
 
 
-def created_stream(definition: dict, previous_label: str | None = None) -> dict:
+def created_stream(definition: dict) -> dict:
     """The catalog members a CreateTable-shaped ``StreamSpecification`` gives a new table
     (none for a table without a stream), by DynamoDB's rules."""
     specification = definition.get(SPECIFICATION_MEMBER)
@@ -92,7 +92,7 @@ def created_stream(definition: dict, previous_label: str | None = None) -> dict:
         if "StreamViewType" in specification:
             raise invalid("Table is being created with a stream disabled, UpdateViewType should not be specified")
         return {}
-    return _enabled(specification, previous_label)
+    return _enabled(specification, None)
 
 
 def updated_stream(description: dict, specification: dict) -> dict:
@@ -130,14 +130,14 @@ def _new_label(previous: str | None) -> str:
     now = datetime.now(UTC).replace(tzinfo=None)
     label = now.isoformat(timespec="milliseconds")
     if previous is not None and label <= previous:
-        later = datetime.fromisoformat(previous).timestamp() + 0.001
+        later = datetime.fromisoformat(previous).replace(tzinfo=UTC).timestamp() + 0.001
         label = datetime.fromtimestamp(later, UTC).replace(tzinfo=None).isoformat(timespec="milliseconds")
     return label
 
 
 def limit_of(request: dict, maximum: int) -> int:
-    """A request's ``Limit`` (``maximum`` when absent), refused above ``maximum`` as the
-    model's minimum is below it."""
+    """A request's ``Limit`` (``maximum`` when absent), refused above ``maximum``: the
+    model checks only its minimum."""
     limit = request.get("Limit", maximum)
     if limit > maximum:
         raise ValidationException(
@@ -152,6 +152,8 @@ def limit_of(request: dict, maximum: int) -> int:
 
 @dataclass(frozen=True, slots=True)
 class Stream:
+    """A stream as the API names it: its id (storage's key), its ARN and its description."""
+
     sid: bytes
     arn: str
     description: dict
