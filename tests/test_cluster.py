@@ -17,6 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from dynovault.testing.cluster import ElectedCluster, replication_status
 from dynovault.testing.etcd import EtcdCluster, etcd_available
+from dynovault.testing.writers import AnyNodeWriter
 from tests.test_failover import start_refused
 from tests.test_replication import _client_without_retries, create_table, item
 
@@ -228,31 +229,6 @@ PAUSES = int(os.environ.get("DYNOVAULT_FAILOVER_PAUSES", "1"))
 WRITERS = int(os.environ.get("DYNOVAULT_FAILOVER_WRITERS", "4"))
 
 
-class CampaignWriter:
-    """Puts unique keys through whichever node answers (a client that knows every node),
-    recording each key some node acknowledged. A refused or unanswered write is retried
-    on the next node; it is acknowledged only by an HTTP 200."""
-
-    def __init__(self, urls: list[str], table: str, worker: int, stop: threading.Event) -> None:
-        self.clients = [_client_without_retries(url) for url in urls]
-        self.table, self.worker, self.stop = table, worker, stop
-        self.acknowledged: list[str] = []
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        node, count = self.worker, 0
-        while not self.stop.is_set():
-            pk = f"w{self.worker}-{count}"
-            try:
-                self.clients[node % len(self.clients)].put_item(TableName=self.table, Item=item(pk, count))
-            except (ClientError, BotoCoreError):
-                node += 1
-                time.sleep(0.02)
-                continue
-            self.acknowledged.append(pk)
-            count += 1
-
-
 def _scan(node, table: str) -> list:
     client = _client_without_retries(node.url)
     return sorted((row for page in client.get_paginator("scan").paginate(TableName=table) for row in page["Items"]),
@@ -281,9 +257,7 @@ def test_failover_campaign_loses_no_acknowledged_write(cluster):
     leader = cluster.wait_leader()
     create_table(_client_without_retries(leader.url), "campaign")
     stop = threading.Event()
-    writers = [CampaignWriter([node.url for node in cluster.nodes], "campaign", w, stop) for w in range(WRITERS)]
-    for writer in writers:
-        writer.thread.start()
+    writers = [AnyNodeWriter([node.url for node in cluster.nodes], "campaign", w, stop).start() for w in range(WRITERS)]
     try:
         for disruption in [False] * ROUNDS + [True] * PAUSES:
             _disrupt(cluster, pause=disruption)
@@ -292,8 +266,8 @@ def test_failover_campaign_loses_no_acknowledged_write(cluster):
     finally:
         stop.set()
         for writer in writers:
-            writer.thread.join(timeout=60)
-    acknowledged = {pk for writer in writers for pk in writer.acknowledged}
+            writer.join()
+    acknowledged = {pk for writer in writers for pk, _, _ in writer.acknowledged}
     leader = cluster.wait_leader()
     target = replication_status(leader)["last_lsn"]
     for node in cluster.nodes:
