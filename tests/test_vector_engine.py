@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from usearch.index import Index
 
+from dynovault.storage.vectors import Partition
 from dynovault.testing.cluster import Cluster
 from dynovault.testing.processes import ServerProcess
 from tests.conftest import client_for
@@ -279,3 +281,74 @@ def assert_same_top(distance: str, held: dict, query: list[int], k: int, results
     kth = ranks[order[-1]]
     assert {names[i] for i in range(len(names)) if ranks[i] < kth - 1e-5} <= returned
     assert returned <= {names[i] for i in range(len(names)) if ranks[i] <= kth + 1e-5}
+
+
+def test_graph_snapshots_speed_restarts_and_a_stale_one_is_repaired(tmp_path):
+    server = ServerProcess(tmp_path / "data", ["--vector-exact-limit", EXACT_LIMIT]).start()
+    try:
+        client = client_for(server.url)
+        vectors = clustered(np.random.default_rng(6), 400)
+        indexed_table(client, "snap")
+        write_vectors(client, "snap", vectors)
+        server.stop()
+        snapshots = list((tmp_path / "data" / "vector-graphs").rglob("*.graph"))
+        assert len(snapshots) == len(DISTANCES)
+        server.start()
+        client = client_for(server.url)
+        for distance in DISTANCES:
+            found = keys(search(client, "snap", distance.lower(), vectors[11].tolist(), 10))
+            assert found[0] == "v00011" and len(found) == 10
+        moved = clustered(np.random.default_rng(7), 1)[0]
+        client.delete_item(TableName="snap", Key={"pk": {"S": "v00011"}})
+        client.update_item(TableName="snap", Key={"pk": {"S": "v00012"}}, UpdateExpression="SET embedding = :v",
+                           ExpressionAttributeValues={":v": numbers(moved.tolist())})
+        write_vectors(client, "snap", clustered(np.random.default_rng(8), 30), prefix="new")
+        server.kill()
+        server.start()
+        client = client_for(server.url)
+        for distance in DISTANCES:
+            assert "v00011" not in keys(search(client, "snap", distance.lower(), vectors[11].tolist(), 10))
+        for index in ("cosine", "euclidean"):  # a vector is its own nearest by these, not by dot product
+            assert keys(search(client, "snap", index, moved.tolist(), 1)) == ["v00012"]
+            assert keys(search(client, "snap", index, vectors[12].tolist(), 3))[0] != "v00012"
+        (described,) = [i for i in client.describe_table(TableName="snap")["Table"]["VectorIndexes"]
+                        if i["IndexName"] == "cosine"]
+        assert described["ItemCount"] == 400 - 1 + 30
+        client.update_table(TableName="snap", VectorIndexUpdates=[{"Delete": {"IndexName": "cosine"}}])
+        server.stop()
+        assert len(list((tmp_path / "data" / "vector-graphs").rglob("*.graph"))) == len(DISTANCES) - 1
+    finally:
+        server.stop()
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.data())
+def test_a_partition_filled_from_a_stale_snapshot_holds_what_the_entries_say(data):
+    rng = np.random.default_rng(data.draw(st.integers(0, 1000)))
+    vectors = rng.standard_normal((data.draw(st.integers(5, 60)), 4)).astype(np.float32)
+    before = Partition(4, "EUCLIDEAN")
+    for row, vector in enumerate(vectors):
+        before.put(b"k%03d" % row, vector, {}, 3)
+    for row in data.draw(st.lists(st.integers(0, len(vectors) - 1), max_size=5)):
+        before.remove(b"k%03d" % row)
+    graph, row_keys = before.graph_snapshot()
+    now = {key: before.vectors[row].copy() for key, row in before.row_of.items()}
+    for key in data.draw(st.lists(st.sampled_from(sorted(now) or [b"k000"]), max_size=5)):
+        now.pop(key, None)
+    for key in data.draw(st.lists(st.sampled_from(sorted(now) or [b"k000"]), max_size=5)):
+        now[key] = rng.standard_normal(4).astype(np.float32)
+    for extra in range(data.draw(st.integers(0, 5))):
+        now[b"n%03d" % extra] = rng.standard_normal(4).astype(np.float32)
+    names = sorted(now)
+    after = Partition(4, "EUCLIDEAN")
+    after.fill(names, np.array([now[name] for name in names]).reshape(len(names), 4), [{}] * len(names), 3,
+               (Index.restore(bytes(graph.save())), row_keys))
+    assert sorted(after.row_of) == names
+    after._feed_graph()
+    assert len(after.graph) == len(names)
+    for name in names:
+        row = after.row_of[name]
+        assert np.array_equal(after.vectors[row], now[name])
+        assert np.array_equal(after.graph.get(row), now[name])
+    query = rng.standard_normal(4).astype(np.float32)
+    assert [key for _, key in after.search(query, 3, None)] == [key for _, key in after._search_exact(query, 3, None)]

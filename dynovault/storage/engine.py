@@ -58,6 +58,8 @@ from dynovault.storage.vectors import (
 log = logging.getLogger(__name__)
 
 CATALOG_CF = "catalog"
+# Beside RocksDB's files in the data directory.
+GRAPHS_DIR = "vector-graphs"
 STATS_CF = "stats"
 REPLOG_CF = "replog"
 META_CF = "meta"
@@ -116,7 +118,8 @@ def column_family_of(description: dict) -> str:
 
 
 def open_table(
-    db: Rdict, description: dict, stats: Rdict, meta: Rdict | None = None, exact_limit: int = DEFAULT_EXACT_LIMIT
+    db: Rdict, description: dict, stats: Rdict, meta: Rdict | None = None, exact_limit: int = DEFAULT_EXACT_LIMIT,
+    graphs: Path | None = None,
 ) -> Table | None:
     """The live table a catalog description names in ``db``, with its statistics; None
     when its column family is not open (a secondary instance opened before it existed).
@@ -128,7 +131,9 @@ def open_table(
     except Exception:
         return None
     indexes = () if meta is None else open_indexes(db, description, stats, meta, create=False)
-    vector_indexes = () if meta is None else open_vector_indexes(db, description, stats, meta, False, exact_limit)
+    vector_indexes = () if meta is None else open_vector_indexes(
+        db, description, stats, meta, False, exact_limit, graphs=graphs
+    )
     if indexes is None or vector_indexes is None:
         return None
     raw_stats = stats.get(family.encode())
@@ -255,13 +260,28 @@ class Store:
             self.db.create_column_family(family, Options(raw_mode=True))
         open_indexes(self.db, description, self._stats, self.meta, create=True)
         open_vector_indexes(self.db, description, self._stats, self.meta, True, load=False)
-        table = open_table(self.db, description, self._stats, self.meta, self.vector_exact_limit)
+        table = open_table(self.db, description, self._stats, self.meta, self.vector_exact_limit, self.graphs)
         sid = stream_id(description)
         table.stream = None if sid is None else self.streams.resume(sid)
         return table
 
+    @property
+    def graphs(self) -> Path:
+        """Where vector indexes' graph snapshots are kept (see storage/graph_snapshots.py)."""
+        return self.path / GRAPHS_DIR
+
     def close(self) -> None:
+        """Close the database, snapshotting vector graphs first so the next opening need
+        not rebuild them."""
+        for table in self.tables.values():
+            for index in table.vector_indexes:
+                index.space.save_graphs()
         self.db.close()
+
+    def _drop_index(self, index: LiveIndex | LiveVectorIndex) -> None:
+        self.db.drop_column_family(index.column_family)
+        if isinstance(index, LiveVectorIndex):
+            index.space.forget_graphs()
 
     # ---- catalog ---------------------------------------------------------------------
 
@@ -290,7 +310,7 @@ class Store:
         self._restream(batch, table, commit_time_us)
         self._commit(batch)
         for index in dropped:
-            self.db.drop_column_family(index.column_family)
+            self._drop_index(index)
         self.tables[name] = table
         return table
 
@@ -321,7 +341,9 @@ class Store:
         for layout in vector_layouts_of(description):
             index = kept.pop(layout.column_family, None)
             if index is None:
-                index = open_vector_index(self.db, layout, self._stats, self.meta, True, self.vector_exact_limit)
+                index = open_vector_index(
+                    self.db, layout, self._stats, self.meta, True, self.vector_exact_limit, graphs=self.graphs
+                )
                 if table.item_count:
                     index.built_through = b""
                     batch.put(index.progress_key, b"", self._handles[META_CF])
@@ -395,7 +417,7 @@ class Store:
         self._commit(batch)
         self.db.drop_column_family(table.column_family)
         for index in (*table.indexes, *table.vector_indexes):
-            self.db.drop_column_family(index.column_family)
+            self._drop_index(index)
         return table
 
     # ---- index builds ----------------------------------------------------------------

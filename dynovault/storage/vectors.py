@@ -23,12 +23,14 @@ import math
 import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import orjson
 from rocksdict import Options, Rdict, WriteBatch
 from usearch.index import Index
 
+from dynovault.storage.graph_snapshots import RowKeys, forget_graphs, load_graph, save_graphs
 from dynovault.storage.keycodec import encode_value
 from dynovault.storage.stored import stored_json
 from dynovault.values.attributes import canonical_item
@@ -245,21 +247,75 @@ class Partition:
         elif len(self) > exact_limit:
             self._start_graph()
 
-    def fill(self, keys: list[bytes], vectors: np.ndarray, filters: list[Item], exact_limit: int) -> None:
-        """Fill an empty partition at once (the store opening): one matrix, one graph build."""
-        count = len(keys)
-        capacity = max(16, 1 << (count - 1).bit_length())
+    def fill(self, keys: list[bytes], vectors: np.ndarray, filters: list[Item], exact_limit: int,
+             snapshot: tuple[Index, RowKeys] | None = None) -> None:
+        """Fill an empty partition at once (the store opening): one matrix, and one graph
+        build or, from a snapshot of the graph, the repairs that bring it up to date."""
+        if snapshot is None or len(keys) <= exact_limit:
+            self._place(keys, vectors, filters, list(range(len(keys))), len(keys))
+            if len(keys) > exact_limit:
+                self._start_graph()
+            return
+        graph, row_keys = snapshot
+        entry_of = {key: position for position, key in enumerate(keys)}
+        rows = [-1] * len(keys)
+        free = []
+        for row, key in enumerate(row_keys):
+            position = entry_of.get(key) if key is not None else None
+            if position is None:
+                if key is not None:
+                    graph.remove(row)
+                free.append(row)
+            else:
+                rows[position] = row
+        kept = [row for row in rows if row >= 0]
+        ungraphed = set()
+        next_row = len(row_keys)
+        for position, row in enumerate(rows):
+            if row >= 0:
+                continue
+            if free:
+                row = free.pop()
+            else:
+                row, next_row = next_row, next_row + 1
+            rows[position] = row
+            ungraphed.add(row)
+        self._place(keys, vectors, filters, rows, next_row)
+        self.free = free
+        if kept:
+            held = np.stack(graph.get(np.array(kept, dtype=np.uint64)))
+            for row in np.array(kept)[~np.all(held == self.vectors[kept], axis=1)].tolist():
+                graph.remove(row)
+                ungraphed.add(row)
+        graph.expansion_add, graph.expansion_search = _GRAPH_EXPANSION_ADD, _GRAPH_EXPANSION_SEARCH
+        self.graph, self.ungraphed = graph, ungraphed
+        if len(ungraphed) >= GRAPH_BATCH:
+            self._feed_graph()
+
+    def _place(self, keys: list[bytes], vectors: np.ndarray, filters: list[Item], rows: list[int], count: int) -> None:
+        """Put entry i (key, vector, filters) in row ``rows[i]`` of ``count`` rows."""
+        capacity = max(16, 1 << max(count - 1, 0).bit_length())
+        index = np.array(rows, dtype=np.intp)
         self.vectors = np.zeros((capacity, self.dimensions), dtype=np.float32)
-        self.vectors[:count] = vectors
+        self.vectors[index] = vectors
         self.norms = np.zeros(capacity, dtype=np.float32)
-        self.norms[:count] = np.linalg.norm(vectors, axis=1)
+        self.norms[index] = np.linalg.norm(vectors, axis=1)
         self.live = np.zeros(capacity, dtype=bool)
-        self.live[:count] = True
-        self.keys = list(keys)
-        self.filters = list(filters)
-        self.row_of = {key: row for row, key in enumerate(keys)}
-        if count > exact_limit:
-            self._start_graph()
+        self.live[index] = True
+        self.keys = [None] * count
+        self.filters = [None] * count
+        for key, row, filter_values in zip(keys, rows, filters):
+            self.keys[row] = key
+            self.filters[row] = filter_values
+        self.row_of = dict(zip(keys, rows))
+
+    def graph_snapshot(self) -> tuple[Index, RowKeys] | None:
+        """The graph, with every vector in it, and the key of each of its rows."""
+        if self.graph is None:
+            return None
+        if self.ungraphed:
+            self._feed_graph()
+        return self.graph, list(self.keys)
 
     def remove(self, key: bytes) -> None:
         row = self.row_of.pop(key, None)
@@ -371,6 +427,8 @@ class VectorSpace:
     layout: VectorLayout
     exact_limit: int
     partitions: dict[bytes, Partition] = field(default_factory=dict)
+    # Where the graphs' snapshots are kept (None: not kept).
+    graphs: Path | None = None
 
     def put(self, key: bytes, partition: bytes, vector: np.ndarray, filters: Item) -> None:
         target = self.partitions.get(partition)
@@ -386,11 +444,26 @@ class VectorSpace:
             keys.append(key)
             vectors.append(vector)
             filter_values.append(filters)
-        dimensions = self.layout.dimensions
+        dimensions, distance = self.layout.dimensions, self.layout.distance
         for partition, (keys, vectors, filter_values) in grouped.items():
-            target = self.partitions[partition] = Partition(dimensions, self.layout.distance)
+            target = self.partitions[partition] = Partition(dimensions, distance)
             matrix = np.frombuffer(b"".join(vectors), dtype=np.float32).reshape(len(keys), dimensions)
-            target.fill(keys, matrix, filter_values, self.exact_limit)
+            snapshot = None
+            if self.graphs is not None and len(keys) > self.exact_limit:
+                snapshot = load_graph(self.graphs, partition, distance, dimensions)
+            target.fill(keys, matrix, filter_values, self.exact_limit, snapshot)
+
+    def save_graphs(self) -> None:
+        """Snapshot every partition's graph (the store closing)."""
+        if self.graphs is None:
+            return
+        graphs = {partition: target.graph_snapshot() for partition, target in self.partitions.items()}
+        save_graphs(self.graphs, self.layout.distance, self.layout.dimensions,
+                    {partition: snapshot for partition, snapshot in graphs.items() if snapshot is not None})
+
+    def forget_graphs(self) -> None:
+        if self.graphs is not None:
+            forget_graphs(self.graphs)
 
     def remove(self, key: bytes, partition: bytes) -> None:
         target = self.partitions.get(partition)
@@ -521,9 +594,10 @@ def _iterate(data: Rdict) -> Iterator[tuple[bytes, bytes]]:
 
 
 def open_vector_index(db: Rdict, layout: VectorLayout, stats: Rdict, meta: Rdict, create: bool,
-                      exact_limit: int, load: bool = True) -> LiveVectorIndex | None:
-    """One live vector index, its space loaded from its column family when ``load``;
-    None when the column family is missing and ``create`` is false."""
+                      exact_limit: int, load: bool = True, graphs: Path | None = None) -> LiveVectorIndex | None:
+    """One live vector index, its space loaded from its column family when ``load`` (with
+    graph snapshots from, and later to, ``graphs``/<column family> when given); None when
+    the column family is missing and ``create`` is false."""
     try:
         data = db.get_column_family(layout.column_family)
     except Exception:
@@ -536,7 +610,7 @@ def open_vector_index(db: Rdict, layout: VectorLayout, stats: Rdict, meta: Rdict
         layout=layout,
         data=data,
         cf_handle=db.get_column_family_handle(layout.column_family),
-        space=VectorSpace(layout, exact_limit),
+        space=VectorSpace(layout, exact_limit, graphs=None if graphs is None else graphs / layout.column_family),
         item_count=count,
         size_bytes=size,
         built_through=meta.get(BUILD_PREFIX + layout.column_family.encode()),
@@ -547,12 +621,13 @@ def open_vector_index(db: Rdict, layout: VectorLayout, stats: Rdict, meta: Rdict
 
 
 def open_vector_indexes(db: Rdict, description: dict, stats: Rdict, meta: Rdict, create: bool,
-                        exact_limit: int = DEFAULT_EXACT_LIMIT, load: bool = True) -> tuple[LiveVectorIndex, ...] | None:
+                        exact_limit: int = DEFAULT_EXACT_LIMIT, load: bool = True,
+                        graphs: Path | None = None) -> tuple[LiveVectorIndex, ...] | None:
     """The live vector indexes a table description declares; None when one's column
     family is missing and ``create`` is false."""
     indexes = []
     for layout in vector_layouts_of(description):
-        index = open_vector_index(db, layout, stats, meta, create, exact_limit, load)
+        index = open_vector_index(db, layout, stats, meta, create, exact_limit, load, graphs)
         if index is None:
             return None
         indexes.append(index)
