@@ -402,3 +402,13 @@ def test_search_vectors_signatures_verify(verifying_server):
     assert keys(search(signed, name, "near")) == ["k"]
     forged = signed_client(verifying_server.url, "AKIDPRIMARY", "not the secret")
     refused(lambda: search(forged, name, "near"), "InvalidSignatureException")
+
+
+def test_query_scan_and_partiql_do_not_read_a_vector_index(ddb, docs):
+    refused(lambda: ddb.scan(TableName=docs, IndexName="cosine"), "ValidationException",
+            "Scan operation not supported on this index type")
+    refused(lambda: ddb.query(TableName=docs, IndexName="cosine", KeyConditionExpression="pk = :k",
+                              ExpressionAttributeValues={":k": {"S": "a"}}), "ValidationException",
+            "Query operation not supported on this index type")
+    refused(lambda: ddb.execute_statement(Statement=f'SELECT * FROM "{docs}"."cosine"'), "ValidationException",
+            "Scan operation not supported on this index type")

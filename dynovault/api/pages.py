@@ -96,18 +96,21 @@ class ReadSource:
 def check_plan(request: dict, table: Table, plan: ReadPlan, scanning: bool) -> ReadSource:
     """The checks of a read plan that need the table: the index it names, and paths into
     key attributes (a Query's filter may not name key attributes at all, checked apart)."""
-    source = _source(request, table, plan)
+    source = _source(request, table, plan, scanning)
     for expression in (plan.projection, plan.filter if scanning else None):
         if expression is not None:
             check_key_paths(source.key_names, expression.paths)
     return source
 
 
-def _source(request: dict, table: Table, plan: ReadPlan) -> ReadSource:
+def _source(request: dict, table: Table, plan: ReadPlan, scanning: bool) -> ReadSource:
     name = request.get("IndexName")
     if name is None:
         return ReadSource(table)
     index = table.index(name)
+    if index is None and table.vector_index(name) is not None:
+        # Vector indexes are read by SearchVectors alone.
+        raise ValidationException(f"{'Scan' if scanning else 'Query'} operation not supported on this index type")
     if index is None:
         raise ValidationException(f"The table does not have the specified index: {name}")
     projected = index.layout.projected
