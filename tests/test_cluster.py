@@ -12,9 +12,12 @@ import threading
 import time
 import urllib.request
 
+import boto3
 import pytest
+from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from dynovault.signing import PeerCredentials
 from dynovault.testing.cluster import ElectedCluster, replication_status
 from dynovault.testing.etcd import EtcdCluster, etcd_available
 from dynovault.testing.writers import AnyNodeWriter
@@ -224,7 +227,7 @@ def _status_when(node, condition) -> dict | None:
 
 # ---- the failover campaign ---------------------------------------------------------------
 
-ROUNDS = int(os.environ.get("DYNOVAULT_FAILOVER_ROUNDS", "4"))
+ROUNDS = int(os.environ.get("DYNOVAULT_FAILOVER_ROUNDS", "5"))
 PAUSES = int(os.environ.get("DYNOVAULT_FAILOVER_PAUSES", "1"))
 WRITERS = int(os.environ.get("DYNOVAULT_FAILOVER_WRITERS", "4"))
 
@@ -305,3 +308,40 @@ def test_a_cluster_node_restarted_with_the_wrong_flags_is_refused(cluster, etcd)
     leader.start()
     cluster.wait_leader()
     assert keys_on(leader, "flags", {"kept"}) == {"kept"}
+
+
+def test_signed_cluster_elects_forwards_and_fails_over(etcd, tmp_path):
+    """With --credentials-file on every node, followers stream from and forward to the
+    elected leader only once it proves it holds the cluster's credentials."""
+    credentials = PeerCredentials("AKIDCLUSTER", "cluster/secret")
+    secrets = tmp_path / "credentials"
+    secrets.write_text(f"{credentials.key_id} {credentials.secret}\n")
+    signed = ElectedCluster(tmp_path / "nodes", etcd.url, name="signed", credentials=credentials,
+                            node_args=[*SYNC, "--credentials-file", str(secrets)]).start()
+    try:
+        leader = signed.wait_leader()
+        follower = next(node for node in signed.nodes if node is not leader)
+        client = boto3.client("dynamodb", endpoint_url=follower.url, region_name="us-east-1",
+                              aws_access_key_id=credentials.key_id, aws_secret_access_key=credentials.secret,
+                              config=Config(retries={"total_max_attempts": 1}))
+        create_table(client, "signed")
+        client.put_item(TableName="signed", Item=item("through-follower", 1))
+        leader.kill()
+        new_leader = signed.wait_leader([node for node in signed.nodes if node is not leader])
+        survivor = next(node for node in signed.nodes if node not in (leader, new_leader))
+        client = boto3.client("dynamodb", endpoint_url=survivor.url, region_name="us-east-1",
+                              aws_access_key_id=credentials.key_id, aws_secret_access_key=credentials.secret,
+                              config=Config(retries={"total_max_attempts": 1}))
+        wait_for(lambda: _signed_put(client))
+        stored = client.get_item(TableName="signed", Key={"pk": {"S": "through-follower"}}, ConsistentRead=True)
+        assert stored["Item"]["pk"]["S"] == "through-follower"
+    finally:
+        signed.stop()
+
+
+def _signed_put(client) -> bool:
+    try:
+        client.put_item(TableName="signed", Item=item("after-failover", 2))
+    except ClientError:
+        return False
+    return True

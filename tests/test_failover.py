@@ -68,15 +68,22 @@ def pair(tmp_path):
     running.stop()
 
 
-def test_a_follower_restarted_without_its_role_stays_a_follower(pair, tracked):
+def restart_follower(pair: Cluster, table: str, first_key: str, args: list[str]) -> ServerProcess:
+    """Write to a new table, then restart the caught-up follower with ``args`` instead of
+    its original command line."""
     leader = client_for(pair.leader.url)
-    create_table(leader, "kept")
-    leader.put_item(TableName="kept", Item=item("first", 1))
+    create_table(leader, table)
+    leader.put_item(TableName=table, Item=item(first_key, 1))
     follower = pair.followers[0]
     pair.wait_caught_up()
     follower.stop()
-    follower.extra_args = []
-    follower.start()
+    follower.extra_args = args
+    return follower.start()
+
+
+def test_a_follower_restarted_without_its_role_stays_a_follower(pair, tracked):
+    leader = client_for(pair.leader.url)
+    follower = restart_follower(pair, "kept", "first", [])
     status = replication_status(follower)
     assert status["role"] == "follower" and status["leader"] == pair.leader.url
     client_for(follower.url).put_item(TableName="kept", Item=item("through-follower", 2))
@@ -97,13 +104,7 @@ def test_a_follower_started_as_leader_is_refused_in_one_line(pair):
 
 def test_a_forced_leader_refuses_writes_until_promoted(pair, tracked):
     leader = client_for(pair.leader.url)
-    create_table(leader, "forced")
-    leader.put_item(TableName="forced", Item=item("shared", 1))
-    follower = pair.followers[0]
-    pair.wait_caught_up()
-    follower.stop()
-    follower.extra_args = ["--role", "leader", "--force-role"]
-    follower.start()
+    follower = restart_follower(pair, "forced", "shared", ["--role", "leader", "--force-role"])
     assert "until it is promoted" in refused_write(follower.url, "forced", "too-early")["Message"]
     follower.stop()
     follower.start()

@@ -99,6 +99,8 @@ class ElectedCluster:
     size: int = 3
     node_args: list[str] = field(default_factory=list)
     name: str = "test"
+    # Signs status requests when the nodes verify signatures.
+    credentials: PeerCredentials | None = None
     nodes: list[ServerProcess] = field(default_factory=list)
 
     def start(self) -> ElectedCluster:
@@ -121,7 +123,7 @@ class ElectedCluster:
         found = {}
         for node in nodes or self.nodes:
             try:
-                found[node.port] = replication_status(node)
+                found[node.port] = replication_status(node, self.credentials)
             except (urllib.error.URLError, OSError):
                 continue
         return found
