@@ -330,6 +330,7 @@ def test_graph_snapshots_speed_restarts_and_a_stale_one_is_repaired(tmp_path):
 def test_a_partition_filled_from_a_stale_snapshot_holds_what_the_entries_say(data):
     rng = np.random.default_rng(data.draw(st.integers(0, 1000)))
     vectors = rng.standard_normal((data.draw(st.integers(5, 60)), 4)).astype(np.float32)
+    # Past three vectors a partition has a graph.
     before = Partition(4, "EUCLIDEAN")
     for row, vector in enumerate(vectors):
         before.put(b"k%03d" % row, vector, {}, 3)
@@ -348,6 +349,9 @@ def test_a_partition_filled_from_a_stale_snapshot_holds_what_the_entries_say(dat
     after.fill(names, np.array([now[name] for name in names]).reshape(len(names), 4), [{}] * len(names), 3,
                (Index.restore(bytes(graph.save())), row_keys))
     assert sorted(after.row_of) == names
+    if after.graph is None:  # few enough left to be searched exactly
+        assert len(names) <= 3
+        return
     after._feed_graph()
     assert len(after.graph) == len(names)
     for name in names:
