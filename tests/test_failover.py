@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -17,7 +18,7 @@ from botocore.exceptions import ClientError
 from dynovault.testing.cluster import Cluster, post_json, replication_status
 from dynovault.testing.processes import ServerProcess
 from tests.conftest import client_for
-from tests.test_replication import _client_without_retries, assert_replicas_equal, create_table, item
+from tests.test_replication import _client_without_retries, assert_nodes_hold, assert_replicas_equal, create_table, item
 
 
 def wait_for(condition, timeout: float = 60.0) -> None:
@@ -179,3 +180,41 @@ def test_an_old_leader_restarted_with_its_command_loses_nothing_silently(tmp_pat
 @pytest.fixture
 def tracked() -> dict[str, set[str]]:
     return {}
+
+
+def test_a_follower_killed_during_its_bootstrap_catches_up_while_writes_go_on(tmp_path):
+    solo = Cluster(tmp_path, follower_count=0).start()
+    try:
+        leader = client_for(solo.leader.url)
+        create_table(leader, "bulk")
+        model = {"bulk": {}}
+        for start in range(0, 2000, 25):
+            rows = [item(f"bulk{i}", i, padding=8000) for i in range(start, start + 25)]
+            leader.batch_write_item(RequestItems={"bulk": [{"PutRequest": {"Item": row}} for row in rows]})
+            model["bulk"].update((row["pk"]["S"], row) for row in rows)
+        stop = threading.Event()
+        writer = threading.Thread(target=_write_into, args=(solo.leader.url, model["bulk"], stop))
+        writer.start()
+        try:
+            follower = solo.start_follower("late")
+            solo.followers.append(follower)
+            wait_for(lambda: "bootstrapping" in follower.log_path.read_text(), timeout=30)
+            follower.kill()
+            follower.start()
+        finally:
+            stop.set()
+            writer.join(timeout=60)
+        assert_nodes_hold(solo, model)
+    finally:
+        solo.stop()
+
+
+def _write_into(url: str, items: dict, stop: threading.Event) -> None:
+    """Put and overwrite keys on the leader until stopped, keeping ``items`` as acknowledged."""
+    client = client_for(url)
+    count = 0
+    while not stop.is_set():
+        row = item(f"live{count % 50}", count)
+        client.put_item(TableName="bulk", Item=row)
+        items[row["pk"]["S"]] = row
+        count += 1
