@@ -76,7 +76,7 @@ def serving_app(settings: NodeSettings) -> web.Application:
     replication.install(app, replicator)
     add_feature_routes(app, node, settings.features, replicator.guard)
     metrics.add_routes(app, settings.other_processes)
-    app.on_startup.append(lambda _app: _resume_builds(node, replicator))
+    replicator.on_lead.append(lambda: _take_over_duties(node))
     deleter = ExpiryDeleter(node, settings.ttl_interval, lambda: replicator.role is Role.LEADER)
     app.on_startup.append(deleter.start)
     app.on_shutdown.append(deleter.stop)
@@ -129,12 +129,12 @@ def _require_signatures(app: web.Application, settings: NodeSettings) -> None:
         require_signatures_on(app, settings.authenticate, frozenset(open_paths))
 
 
-async def _resume_builds(node: Node, replicator: Replicator) -> None:
-    """A leader finishes the index builds it had under way and drops the tables a restore
-    or an import was still filling; a follower's come from its leader."""
-    if replicator.role is Role.LEADER:
-        resume_index_builds(node)
-        drop_unfinished_fills(node)
+def _take_over_duties(node: Node) -> None:
+    """A node that starts leading (at start, or promoted or elected later) finishes the
+    index builds under way and drops the tables a restore or an import was still filling;
+    a follower's come from its leader."""
+    resume_index_builds(node)
+    drop_unfinished_fills(node)
 
 
 async def _close(node: Node) -> None:

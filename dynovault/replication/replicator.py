@@ -49,6 +49,8 @@ class Replicator:
         self.coordinator: Coordinator | None = None
         self.ack_log = AckLog(config.ack_log) if config.ack_log else None
         self.heard_at = time.time()
+        # Called whenever this node starts leading: at start, on promotion, on election.
+        self.on_lead: list[Callable[[], None]] = []
         self.retention = LogRetention(config.retention_bytes, config.retention_seconds)
         self.session: aiohttp.ClientSession | None = None
         self.leader: Leader | None = None
@@ -102,6 +104,8 @@ class Replicator:
         if self.history is None:
             self._adopt_history(History.new(self.node.store.last_lsn + 1))
         self.leader.activate()
+        for duty in self.on_lead:
+            duty()
 
     def _follow(self, leader_url: str) -> None:
         self.follower = Follower(
