@@ -274,25 +274,60 @@ def shard_iterator(node: Node, request: dict) -> str:
     """GetShardIterator: a new chain of iterators at the position the request asks for."""
     stream = find_stream(node, request["StreamArn"])
     shard = find_shard(node, stream, request["ShardId"])
-    kind = request["ShardIteratorType"]
-    given = request.get("SequenceNumber")
-    if kind == "AT_TIMESTAMP":
-        raise ValidationException("ShardIteratorType AT_TIMESTAMP is not supported by DynamoDB Streams")
-    if kind in ("TRIM_HORIZON", "LATEST"):
-        if given is not None:
-            raise ValidationException(f"SequenceNumber must not be specified for ShardIteratorType {kind}")
-        next_lsn = _horizon(shard) if kind == "TRIM_HORIZON" else _latest(node.store, shard)
-    else:
-        if given is None:
-            raise ValidationException(f"SequenceNumber must be specified for ShardIteratorType {kind}")
-        lsn = _parse_sequence(given, shard, stream)
-        if lsn <= shard.trimmed_through:
-            raise TrimmedDataAccessException(
-                f"The sequence number {given} is beyond the trim horizon of shard {request['ShardId']}"
-            )
-        next_lsn = lsn if kind == "AT_SEQUENCE_NUMBER" else lsn + 1
+    next_lsn = _start(node, stream, shard, request)
     ITERATORS_ISSUED.labels(stream.description["TableName"]).inc()
     return encode_iterator(Position(stream, shard, next_lsn, secrets.token_bytes(8)))
+
+
+def _start(node: Node, stream: Stream, shard: Shard, request: dict) -> int:
+    """The first LSN an iterator of the request's type reads. A sequence number goes only
+    with the two types that name one, a timestamp only with AT_TIMESTAMP."""
+    kind = request["ShardIteratorType"]
+    given = request.get("SequenceNumber")
+    at_sequence = kind in ("AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER")
+    if (given is None) == at_sequence:
+        verb = "must" if at_sequence else "must not"
+        raise ValidationException(f"SequenceNumber {verb} be specified for ShardIteratorType {kind}")
+    if ("Timestamp" in request) != (kind == "AT_TIMESTAMP"):
+        verb = "must" if kind == "AT_TIMESTAMP" else "must not"
+        raise ValidationException(f"Timestamp {verb} be specified for ShardIteratorType {kind}")
+    if kind == "TRIM_HORIZON":
+        return _horizon(shard)
+    if kind == "LATEST":
+        return _latest(node.store, shard)
+    if kind == "AT_TIMESTAMP":
+        return _at_time(node, stream, shard, _epoch_seconds(request["Timestamp"]))
+    lsn = _parse_sequence(given, shard, stream)
+    if lsn <= shard.trimmed_through:
+        raise TrimmedDataAccessException(
+            f"The sequence number {given} is beyond the trim horizon of shard {request['ShardId']}"
+        )
+    return lsn if kind == "AT_SEQUENCE_NUMBER" else lsn + 1
+
+
+def _epoch_seconds(value: float | str) -> float:
+    """A timestamp as the JSON protocol sends it: epoch seconds, or ISO 8601 text."""
+    if not isinstance(value, str):
+        return float(value)
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValidationException(f"Invalid Timestamp: {value}") from None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
+def _at_time(node: Node, stream: Stream, shard: Shard, seconds: float) -> int:
+    """The first record of the shard committed at or after ``seconds`` (past the last one
+    when none is), a walk of the shard's records from its horizon."""
+    since_us = seconds * 1e6
+    for record in node.store.streams.records(stream.sid, shard, _horizon(shard)):
+        if record.commit_time_us >= since_us:
+            return record.lsn
+    return _latest(node.store, shard)
 
 
 def _horizon(shard: Shard) -> int:

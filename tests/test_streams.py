@@ -322,6 +322,8 @@ def test_iterator_types_start_where_they_say(ddb, streams, table_name):
     assert [r["dynamodb"]["Keys"]["pk"]["S"] for r in streams.get_records(ShardIterator=latest)["Records"]] == [
         "three"
     ]
+    assert keys_from("AT_TIMESTAMP", Timestamp=0) == ["one", "two", "three"]
+    assert keys_from("AT_TIMESTAMP", Timestamp=time.time() + 60) == []
 
 
 def test_streams_api_refusals(ddb, streams, table_name):
@@ -343,6 +345,12 @@ def test_streams_api_refusals(ddb, streams, table_name):
             StreamArn=arn, ShardId=shard_id, ShardIteratorType=kind, SequenceNumber=start))[0] == "ValidationException"
     assert refusal(lambda: streams.get_shard_iterator(
         StreamArn=arn, ShardId=shard_id, ShardIteratorType="AT_SEQUENCE_NUMBER", SequenceNumber="x" * 21
+    ))[0] == "ValidationException"
+    assert refusal(lambda: streams.get_shard_iterator(
+        StreamArn=arn, ShardId=shard_id, ShardIteratorType="AT_TIMESTAMP"
+    )) == ("ValidationException", "Timestamp must be specified for ShardIteratorType AT_TIMESTAMP")
+    assert refusal(lambda: streams.get_shard_iterator(
+        StreamArn=arn, ShardId=shard_id, ShardIteratorType="LATEST", Timestamp=0
     ))[0] == "ValidationException"
     assert refusal(lambda: streams.get_records(ShardIterator="not-an-iterator")) == (
         "ValidationException", "Invalid ShardIterator"

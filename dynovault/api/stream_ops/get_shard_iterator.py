@@ -1,5 +1,5 @@
-"""GetShardIterator: TRIM_HORIZON, LATEST, AT_SEQUENCE_NUMBER or AFTER_SEQUENCE_NUMBER of
-one shard, valid for 15 minutes."""
+"""GetShardIterator: TRIM_HORIZON, LATEST, AT_SEQUENCE_NUMBER, AFTER_SEQUENCE_NUMBER or
+AT_TIMESTAMP of one shard, valid for 15 minutes."""
 
 from __future__ import annotations
 
