@@ -415,9 +415,9 @@ _replays = iter(range(10**6))
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(writes=_WRITES)
-def test_replaying_the_stream_from_trim_horizon_reproduces_the_table(ddb, streams, writes):
+def test_replaying_the_stream_from_trim_horizon_reproduces_the_table_and_each_old_image(ddb, streams, writes):
     name = f"replay-{next(_replays)}"
-    arn = create_streamed(ddb, name, "NEW_IMAGE")["LatestStreamArn"]
+    arn = create_streamed(ddb, name, "NEW_AND_OLD_IMAGES")["LatestStreamArn"]
     for action, key, value in writes:
         item = {"pk": {"S": key}, "v": {"N": str(value)}}
         if action == "put":
@@ -437,7 +437,10 @@ def test_replaying_the_stream_from_trim_horizon_reproduces_the_table(ddb, stream
             ])
     replayed: dict[str, dict] = {}
     for record in read_stream(streams, arn):
-        key = record["dynamodb"]["Keys"]["pk"]["S"]
+        change, key = record["dynamodb"], record["dynamodb"]["Keys"]["pk"]["S"]
+        assert change.get("OldImage") == replayed.get(key)
+        expected = "REMOVE" if "NewImage" not in change else "MODIFY" if key in replayed else "INSERT"
+        assert record["eventName"] == expected
         if record["eventName"] == "REMOVE":
             del replayed[key]
         else:
