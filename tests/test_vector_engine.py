@@ -19,6 +19,7 @@ from dynovault.testing.processes import ServerProcess
 from tests.conftest import client_for
 from tests.killing import kill_during_writes
 from tests.test_vectors import keys, numbers, search, vector_index
+from tests.test_workers import _connection_to, _eventually, _ok, workers  # noqa: F401 (a fixture)
 
 DIMENSIONS = 24
 # Partitions past this many vectors are searched through the HNSW graph.
@@ -364,3 +365,20 @@ def test_a_partition_filled_from_a_stale_snapshot_holds_what_the_entries_say(dat
         assert np.array_equal(after.graph.get(row), now[name])
     query = rng.standard_normal(4).astype(np.float32)
     assert [key for _, key in after.search(query, 3, None)] == [key for _, key in after._search_exact(query, 3, None)]
+
+
+@pytest.mark.parametrize("worker", ["writer", "reader-1"])
+def test_with_workers_either_process_answers_searches(workers, worker):
+    connection = _connection_to(workers, worker)
+    table = f"vectors-{worker}"
+    _ok(connection, "CreateTable", {"TableName": table, "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+                                    "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+                                    "BillingMode": "PAY_PER_REQUEST",
+                                    "VectorIndexes": [vector_index("near", "EUCLIDEAN")]})
+    for key, vector in (("a", [1, 0, 0]), ("b", [0, 1, 0])):
+        _ok(connection, "PutItem", {"TableName": table, "Item": {"pk": {"S": key}, "embedding": numbers(vector)}})
+    found = _ok(connection, "SearchVectors", {"TableName": table, "IndexName": "near", "TopK": 1,
+                                              "SearchVector": numbers([0.9, 0.1, 0])["L"]})
+    assert [r["Item"]["pk"]["S"] for r in found["SearchResults"]] == ["a"]
+    _eventually(lambda: connection.call("Scan", {"TableName": table, "IndexName": "near"}).error_code
+                == "ValidationException", "a Scan of the vector index was never refused")

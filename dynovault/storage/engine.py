@@ -119,12 +119,13 @@ def column_family_of(description: dict) -> str:
 
 def open_table(
     db: Rdict, description: dict, stats: Rdict, meta: Rdict | None = None, exact_limit: int = DEFAULT_EXACT_LIMIT,
-    graphs: Path | None = None,
+    graphs: Path | None = None, vector_spaces: bool = True,
 ) -> Table | None:
     """The live table a catalog description names in ``db``, with its statistics; None
     when its column family is not open (a secondary instance opened before it existed).
     Its indexes are opened too when ``meta`` (which holds their build progress) is given:
-    a read-only secondary instance does without them."""
+    a read-only secondary instance does without them. Vector indexes' search spaces are
+    loaded only with ``vector_spaces`` (a process that never searches does without)."""
     family = column_family_of(description)
     try:
         data = db.get_column_family(family)
@@ -132,7 +133,7 @@ def open_table(
         return None
     indexes = () if meta is None else open_indexes(db, description, stats, meta, create=False)
     vector_indexes = () if meta is None else open_vector_indexes(
-        db, description, stats, meta, False, exact_limit, graphs=graphs
+        db, description, stats, meta, False, exact_limit, load=vector_spaces, graphs=graphs
     )
     if indexes is None or vector_indexes is None:
         return None

@@ -66,7 +66,9 @@ class SecondaryStore(Store):
             return True
         tables = {}
         for name, raw in catalog.items():
-            table = open_table(self.db, orjson.loads(raw), self._stats, self.meta, self.vector_exact_limit)
+            # Searches go to the writer: a reader holds no vector search spaces.
+            table = open_table(self.db, orjson.loads(raw), self._stats, self.meta, self.vector_exact_limit,
+                               vector_spaces=False)
             if table is None:
                 return False
             tables[name.decode()] = table
