@@ -192,6 +192,9 @@ class Follower:
         store = self._store()
         scratch = self.scratch_dir or store.path.parent
         scratch.mkdir(parents=True, exist_ok=True)
+        # What an earlier bootstrap killed mid-download left behind.
+        for leftover in scratch.glob(f".{store.path.name}.bootstrap-*"):
+            await asyncio.to_thread(shutil.rmtree, leftover, True)
         target = scratch / f".{store.path.name}.bootstrap-{uuid.uuid4().hex}"
         log.warning("bootstrapping from the leader's checkpoint", extra={"leader": self.leader_url})
         try:
