@@ -68,6 +68,7 @@ _STREAM_ARN = re.compile(r"arn:aws:dynamodb:[^:]*:\d*:table/([a-zA-Z0-9_.-]{3,25
 # shard first LSN, next LSN, issued (ms), chain id
 _TOKEN = struct.Struct(">QQQ8s")
 _MAC_BYTES = 16
+_MAX_LSN = (1 << 64) - 1
 _SERVICE_IDENTITY = b'{"PrincipalId":"dynamodb.amazonaws.com","Type":"Service"}'
 
 ITERATORS_ISSUED = Counter(
@@ -341,7 +342,9 @@ def _latest(store: Store, shard: Shard) -> int:
 
 
 def _parse_sequence(text: str, shard: Shard, stream: Stream) -> int:
-    if not text.isdecimal():
+    """The LSN a sequence number of the shard names: ASCII digits, within the shard (an
+    open shard's range ends where LSNs do)."""
+    if not (text.isascii() and text.isdigit()) or int(text) > _MAX_LSN:
         raise ValidationException(f"Invalid SequenceNumber: {text}")
     lsn = int(text)
     beyond = shard.closed and lsn > (shard.last_lsn or shard.first_lsn)

@@ -36,6 +36,7 @@ from dynovault.tables import create_table
 from dynovault.testing.cluster import Cluster
 from dynovault.testing.processes import ServerProcess
 from tests.conftest import client_for
+from tests.rawhttp import RawClient
 
 VIEW_TYPES = ("KEYS_ONLY", "NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES")
 _CONFIG = Config(retries={"max_attempts": 1}, connect_timeout=5, read_timeout=30)
@@ -343,9 +344,10 @@ def test_streams_api_refusals(ddb, streams, table_name):
     for kind in ("TRIM_HORIZON", "LATEST"):
         assert refusal(lambda kind=kind: streams.get_shard_iterator(
             StreamArn=arn, ShardId=shard_id, ShardIteratorType=kind, SequenceNumber=start))[0] == "ValidationException"
-    assert refusal(lambda: streams.get_shard_iterator(
-        StreamArn=arn, ShardId=shard_id, ShardIteratorType="AT_SEQUENCE_NUMBER", SequenceNumber="x" * 21
-    ))[0] == "ValidationException"
+    for number in ("x" * 21, "9" * 40, "\u0661" * 21):
+        assert refusal(lambda number=number: streams.get_shard_iterator(
+            StreamArn=arn, ShardId=shard_id, ShardIteratorType="AT_SEQUENCE_NUMBER", SequenceNumber=number
+        )) == ("ValidationException", f"Invalid SequenceNumber: {number}")
     assert refusal(lambda: streams.get_shard_iterator(
         StreamArn=arn, ShardId=shard_id, ShardIteratorType="AT_TIMESTAMP"
     )) == ("ValidationException", "Timestamp must be specified for ShardIteratorType AT_TIMESTAMP")
@@ -360,6 +362,21 @@ def test_streams_api_refusals(ddb, streams, table_name):
     assert refusal(lambda: streams.get_records(ShardIterator=forged))[0] == "ValidationException"
     assert refusal(lambda: streams.get_records(ShardIterator=iterator, Limit=1001))[0] == "ValidationException"
     assert refusal(lambda: streams.list_streams(Limit=101))[0] == "ValidationException"
+
+
+def test_what_boto3_never_sends_is_refused_as_dynamodb_refuses_it(node, ddb, table_name):
+    arn = create_streamed(ddb, table_name, "KEYS_ONLY")["LatestStreamArn"]
+    shard = streams_for(node.url).describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    raw = RawClient(node.url)
+    try:
+        for timestamp, code in (("garbage", "ValidationException"), (True, "SerializationException")):
+            reply = raw.post(orjson.dumps({"StreamArn": arn, "ShardId": shard, "ShardIteratorType": "AT_TIMESTAMP",
+                                           "Timestamp": timestamp}), target="DynamoDBStreams_20120810.GetShardIterator")
+            assert (reply.status, reply.error_code) == (400, code)
+        reply = raw.post(b"{}", target="DynamoDBStreams_20120810.PutRecord")
+        assert (reply.status, reply.error_code) == (400, "UnknownOperationException")
+    finally:
+        raw.close()
 
 
 def test_list_streams_pages(ddb, streams, table_name):
