@@ -26,7 +26,7 @@ from dynovault.backups.imports import fail_unfinished_imports
 from dynovault.backups.ondemand import discard_unfinished
 from dynovault.backups.restore import drop_unfinished_fills
 from dynovault.node import Archives, Node
-from dynovault.replication import ReplicationConfig, Replicator, Role
+from dynovault.replication import ReplicationConfig, Replicator
 from dynovault.replication.workers import CommitBoard, WriterLink, follow_writer
 from dynovault.storage.engine import Store
 from dynovault.storage.streams import DEFAULT_SHARD_LIMITS, ShardLimits
@@ -77,7 +77,7 @@ def serving_app(settings: NodeSettings) -> web.Application:
     add_feature_routes(app, node, settings.features, replicator.guard)
     metrics.add_routes(app, settings.other_processes)
     replicator.on_lead.append(lambda: _take_over_duties(node))
-    deleter = ExpiryDeleter(node, settings.ttl_interval, lambda: replicator.role is Role.LEADER)
+    deleter = ExpiryDeleter(node, settings.ttl_interval, replicator.may_write)
     app.on_startup.append(deleter.start)
     app.on_shutdown.append(deleter.stop)
     snapshots = SnapshotScheduler(node, settings.pitr_snapshot_interval)

@@ -249,6 +249,13 @@ class Replicator:
             await self._acknowledge(lsn)
         return result
 
+    def may_write(self) -> bool:
+        """Whether writes may start here now: a leader that is not fenced and, in cluster
+        mode, holds the leader lease (for background writers that skip the guard)."""
+        if self.role is not Role.LEADER or self.identity.fenced is not None:
+            return False
+        return self.coordinator is None or self.coordinator.refusal() is None
+
     async def _acknowledge(self, lsn: int) -> None:
         """Hold a committed write's answer until it may be given: K followers applied it,
         etcd records it as acknowledged (sync mode), and this node still holds the lease."""
