@@ -36,7 +36,8 @@ from dynovault.tables import create_table
 from dynovault.testing.cluster import Cluster
 from dynovault.testing.processes import ServerProcess
 from tests.conftest import client_for
-from tests.rawhttp import RawClient
+from tests.rawhttp import RawClient, assert_dynamodb_answer
+from tests.test_fuzz import any_json
 
 VIEW_TYPES = ("KEYS_ONLY", "NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES")
 _CONFIG = Config(retries={"max_attempts": 1}, connect_timeout=5, read_timeout=30)
@@ -377,6 +378,62 @@ def test_what_boto3_never_sends_is_refused_as_dynamodb_refuses_it(node, ddb, tab
         assert (reply.status, reply.error_code) == (400, "UnknownOperationException")
     finally:
         raw.close()
+
+
+@pytest.fixture(scope="module")
+def fuzzed(node, ddb):
+    """A stream with records, its shard and an iterator, for requests built around them."""
+    arn = create_streamed(ddb, "fuzzed-stream", "NEW_AND_OLD_IMAGES")["LatestStreamArn"]
+    for n in range(3):
+        ddb.put_item(TableName="fuzzed-stream", Item={"pk": {"S": f"k{n}"}})
+    streams = streams_for(node.url)
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][-1]["ShardId"]
+    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard,
+                                          ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+    raw = RawClient(node.url)
+    yield arn, shard, iterator, raw
+    raw.close()
+
+
+def _near(text: str) -> st.SearchStrategy:
+    """``text``, cut, extended or with one character changed."""
+    return st.one_of(
+        st.just(text),
+        st.integers(0, len(text)).map(lambda cut: text[:cut]),
+        st.text(max_size=6).map(lambda tail: text + tail),
+        st.tuples(st.integers(0, len(text) - 1), st.characters()).map(
+            lambda change: text[: change[0]] + change[1] + text[change[0] + 1 :]
+        ),
+    )
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_streams_requests_near_valid_ones_get_dynamodb_answers(fuzzed, data):
+    arn, shard, iterator, raw = fuzzed
+
+    def value(real: str) -> object:
+        return data.draw(st.one_of(_near(real), any_json))
+
+    numbers = st.one_of(st.integers(0, 2**64).map(lambda n: f"{n:021d}"), st.text(max_size=30), any_json)
+    limits = st.one_of(st.integers(-2, 2000), any_json)
+    operation, payload = data.draw(st.sampled_from([
+        ("ListStreams", {"TableName": value("fuzzed-stream"), "Limit": data.draw(limits),
+                         "ExclusiveStartStreamArn": value(arn)}),
+        ("DescribeStream", {"StreamArn": value(arn), "Limit": data.draw(limits),
+                            "ExclusiveStartShardId": value(shard),
+                            "ShardFilter": {"Type": "CHILD_SHARDS", "ShardId": value(shard)}}),
+        ("GetShardIterator", {"StreamArn": value(arn), "ShardId": value(shard),
+                              "ShardIteratorType": data.draw(st.sampled_from(
+                                  ["TRIM_HORIZON", "LATEST", "AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER",
+                                   "AT_TIMESTAMP", "OTHER"])),
+                              "SequenceNumber": data.draw(numbers),
+                              "Timestamp": data.draw(st.one_of(st.floats(allow_nan=False), st.text(max_size=20)))}),
+        ("GetRecords", {"ShardIterator": value(iterator), "Limit": data.draw(limits)}),
+    ]))
+    members = data.draw(st.sets(st.sampled_from(sorted(payload))))
+    body = {name: payload[name] for name in members}
+    assert_dynamodb_answer(raw.post(orjson.dumps(body), target="DynamoDBStreams_20120810." + operation))
 
 
 def test_list_streams_pages(ddb, streams, table_name):
