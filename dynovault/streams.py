@@ -401,39 +401,37 @@ def get_records(node: Node, iterator: str, limit: int) -> bytes:
             "The operation attempted to read past the oldest stream record in a shard."
         )
     codec = KeyCodec.of(position.stream.description)
-    encoded, size, next_lsn = [], 0, position.next_lsn
+    parts: list[bytes | memoryview] = [b'{"Records":[']
+    count, size, next_lsn = 0, 0, position.next_lsn
     for record in node.store.streams.records(position.stream.sid, shard, position.next_lsn):
-        body, record_size = _record_json(node, position.stream, codec, record)
-        if encoded and size + record_size > MAX_PAGE_BYTES:
+        shaped, record_size = _record_parts(node, position.stream, codec, record)
+        if count and size + record_size > MAX_PAGE_BYTES:
             break
-        encoded.append(body)
-        size += record_size
-        next_lsn = record.lsn + 1
-        if len(encoded) == limit:
+        if count:
+            parts.append(b",")
+        parts += shaped
+        count, size, next_lsn = count + 1, size + record_size, record.lsn + 1
+        if count == limit:
             break
-    table = position.stream.description["TableName"]
-    if encoded:
-        RECORDS_READ.labels(table).inc(len(encoded))
+    if count:
+        RECORDS_READ.labels(position.stream.description["TableName"]).inc(count)
         READS.note(position.stream.sid, next_lsn - 1)
     READS.touch(position.chain)
-    answer = b'{"Records":[' + b",".join(encoded) + b"]"
+    parts.append(b"]")
     if not (shard.closed and (shard.last_lsn is None or next_lsn > shard.last_lsn)):
         following = encode_iterator(Position(position.stream, shard, next_lsn, position.chain))
-        answer += b',"NextShardIterator":' + orjson.dumps(following)
-    return answer + b"}"
+        parts += (b',"NextShardIterator":', orjson.dumps(following))
+    parts.append(b"}")
+    return b"".join(parts)
 
 
-def _record_json(node: Node, stream: Stream, codec: KeyCodec, record: StreamRecord) -> tuple[bytes, int]:
-    """One record as DynamoDB shapes it (images spliced as stored), and its size."""
+def _record_parts(
+    node: Node, stream: Stream, codec: KeyCodec, record: StreamRecord
+) -> tuple[list[bytes | memoryview], int]:
+    """One record as DynamoDB shapes it, in pieces joined once per page (the images are
+    views of the stored values, copied only into the answer), and its size."""
     keys = codec.decode(record.key)
     size = canonical_item(keys)[1]
-    images = b""
-    if record.new is not None:
-        images += b',"NewImage":' + stored_json(record.new)
-        size += stored_size(record.new)
-    if record.old is not None:
-        images += b',"OldImage":' + stored_json(record.old)
-        size += stored_size(record.old)
     event_id = hashlib.blake2b(stream.sid + record.lsn.to_bytes(8, "big"), digest_size=16).hexdigest()
     head = orjson.dumps({
         "eventID": event_id,
@@ -442,15 +440,22 @@ def _record_json(node: Node, stream: Stream, codec: KeyCodec, record: StreamReco
         "eventSource": "aws:dynamodb",
         "awsRegion": node.region,
     })
-    dynamodb = (
-        b'{"ApproximateCreationDateTime":' + str(record.commit_time_us // 1_000_000).encode()
-        + b',"Keys":' + orjson.dumps(keys) + images
-        + b',"SequenceNumber":"' + sequence_number(record.lsn).encode()
-        + b'","SizeBytes":' + str(size).encode()
-        + b',"StreamViewType":"' + stream.description["StreamViewType"].encode() + b'"}'
+    parts: list[bytes | memoryview] = [
+        head[:-1], b',"dynamodb":{"ApproximateCreationDateTime":', str(record.commit_time_us // 1_000_000).encode(),
+        b',"Keys":', orjson.dumps(keys),
+    ]
+    for member, image in ((b',"NewImage":', record.new), (b',"OldImage":', record.old)):
+        if image is not None:
+            parts += (member, stored_json(memoryview(image)))
+            size += stored_size(image)
+    parts.append(
+        f',"SequenceNumber":"{sequence_number(record.lsn)}","SizeBytes":{size},'
+        f'"StreamViewType":"{stream.description["StreamViewType"]}"}}'.encode()
     )
-    identity = b',"userIdentity":' + _SERVICE_IDENTITY if record.expired else b""
-    return head[:-1] + b',"dynamodb":' + dynamodb + identity + b"}", size
+    if record.expired:
+        parts += (b',"userIdentity":', _SERVICE_IDENTITY)
+    parts.append(b"}")
+    return parts, size
 
 
 # ---- metrics ------------------------------------------------------------------------------

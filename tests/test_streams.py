@@ -566,6 +566,10 @@ def test_a_follower_serves_the_leaders_stream_shards_and_sequence_numbers(tmp_pa
         shards = on_leader.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
         assert len(shards) == 3
         assert on_follower.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"] == shards
+        leaders_iterator = on_leader.get_shard_iterator(
+            StreamArn=arn, ShardId=shards[0]["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        assert on_follower.get_records(ShardIterator=leaders_iterator)["Records"] == records[:2]
     finally:
         cluster.stop()
 
