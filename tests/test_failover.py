@@ -220,3 +220,22 @@ def _write_into(url: str, items: dict, stop: threading.Event) -> None:
         client.put_item(TableName="bulk", Item=row)
         items[row["pk"]["S"]] = row
         count += 1
+
+
+def test_a_leader_restarted_with_the_wrong_flags_is_refused_or_harmless(pair, tracked):
+    leader = client_for(pair.leader.url)
+    create_table(leader, "leader-flags")
+    leader.put_item(TableName="leader-flags", Item=item("kept", 1))
+    pair.wait_caught_up()
+    pair.leader.stop()
+    follower_url = pair.followers[0].url
+    for args in (["--role", "follower", "--leader", follower_url], ["--role", "follower"], ["--leader", follower_url]):
+        refused = start_refused(pair.leader.data_dir, args)
+        assert refused.returncode == 2, (args, refused.stderr)
+        assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+    pair.leader.extra_args = []
+    pair.leader.start()
+    assert replication_status(pair.leader)["role"] == "leader"
+    client_for(pair.leader.url).put_item(TableName="leader-flags", Item=item("after", 2))
+    tracked["leader-flags"] = {"kept", "after"}
+    assert_replicas_equal(pair, tracked)

@@ -73,7 +73,8 @@ def resolve(persisted: Identity | None, config: ReplicationConfig, epoch: int) -
         return _clustered(persisted, config)
     if persisted is not None and persisted.cluster_name is not None:
         return _leaving_cluster(persisted, config, epoch)
-    requested = config.role or (persisted.role if persisted else Role.LEADER)
+    # --leader alone means following it.
+    requested = config.role or (Role.FOLLOWER if config.leader_url else persisted.role if persisted else Role.LEADER)
     leader_url = config.leader_url or (persisted.leader_url if persisted else None)
     if requested is Role.FOLLOWER and not leader_url:
         raise RoleConflict("a follower needs the leader's URL (--leader)")
