@@ -21,6 +21,8 @@ from hypothesis import strategies as st
 from dynovault.items import store_form
 from dynovault.node import Node
 from dynovault.storage.engine import ItemChange, Store
+from dynovault.storage.replog import LogRecord
+from dynovault.storage.streams import ShardLimits
 from dynovault.streams import (
     ITERATOR_LIFETIME_SECONDS,
     ExpiredIteratorException,
@@ -616,3 +618,27 @@ def test_trimmed_records_refuse_old_iterators_and_move_the_horizon(local):
         get_records(local, old, 10)
     fresh = shard_iterator(local, {"StreamArn": arn, "ShardId": shard, "ShardIteratorType": "TRIM_HORIZON"})
     assert b'"Records":[]' in get_records(local, fresh, 10)
+
+
+def test_shards_roll_by_age_and_a_replica_applying_the_log_cuts_them_alike(tmp_path):
+    limits = ShardLimits(records=1000, age_us=60_000_000)
+    leader, follower = Store(tmp_path / "leader", shard_limits=limits), Store(tmp_path / "follower", shard_limits=limits)
+    try:
+        node = Node(leader)
+        _local_stream(node)
+        table = leader.tables["local"]
+        start = leader.streams.shards(table.stream.sid)[0].created_us
+        for n, offset_seconds in enumerate((1, 30, 61, 62, 200)):
+            key = {"pk": {"S": f"k{n}"}}
+            change = ItemChange(table, table.schema.encode(key), store_form(key, 3))
+            leader.write([change], commit_time_us=start + offset_seconds * 1_000_000)
+        follower.apply((lsn, LogRecord.decode(raw)) for lsn, raw in leader.iterate_log(1))
+        shards = leader.streams.shards(table.stream.sid)
+        assert [(s.closed, s.parent is None) for s in shards] == [(True, True), (True, False), (False, False)]
+        assert [s.parent for s in shards[1:]] == [s.first_lsn for s in shards[:-1]]
+        assert follower.streams.shards(table.stream.sid) == shards
+        records = [list(leader.streams.records(table.stream.sid, s, s.first_lsn)) for s in shards]
+        assert [len(r) for r in records] == [2, 2, 1]
+    finally:
+        leader.close()
+        follower.close()
