@@ -30,7 +30,7 @@ from dynovault.replication import ReplicationConfig, Replicator
 from dynovault.replication.workers import CommitBoard, WriterLink, follow_writer
 from dynovault.storage.engine import Store
 from dynovault.storage.streams import DEFAULT_SHARD_LIMITS, ShardLimits
-from dynovault.streams import StreamRetention
+from dynovault.streams import StreamRetention, roll_shards_for_epoch
 from dynovault.storage.secondary import SecondaryStore
 from dynovault.storage.vectors import DEFAULT_EXACT_LIMIT
 from dynovault.tables import resume_index_builds
@@ -77,6 +77,7 @@ def serving_app(settings: NodeSettings) -> web.Application:
     add_feature_routes(app, node, settings.features, replicator.guard)
     metrics.add_routes(app, settings.other_processes)
     replicator.on_lead.append(lambda: _take_over_duties(node))
+    replicator.on_lead.append(lambda: roll_shards_for_epoch(node, replicator.history.epoch))
     deleter = ExpiryDeleter(node, settings.ttl_interval, replicator.may_write)
     app.on_startup.append(deleter.start)
     app.on_shutdown.append(deleter.stop)

@@ -42,6 +42,7 @@ from dynovault.storage.engine import Store, stored_json, stored_size
 from dynovault.storage.keycodec import KeyCodec
 from dynovault.storage.streams import (
     EVENT_NAMES,
+    SHARD_GENERATION_MEMBER,
     SPECIFICATION_MEMBER,
     STREAM_ID_MEMBER,
     Shard,
@@ -146,6 +147,20 @@ def limit_of(request: dict, maximum: int) -> int:
             f"Member must have value less than or equal to {maximum}"
         )
     return limit
+
+
+def roll_shards_for_epoch(node: Node, epoch: int) -> None:
+    """Close every open shard whose generation is not ``epoch``, the leadership epoch a
+    node starts leading under: its child starts at the new leader's first change. After a
+    failover, the records the old leader had not replicated are gone with their writes and
+    the new leader issues their sequence numbers again; an iterator from the old leader
+    then points past the end of the closed shard and ends, and its consumer goes on with
+    the child instead of skipping the new leader's first records. Each close is a table
+    change in the log, so followers cut their shards at the same LSN. Runs synchronously
+    on taking the lead, before any write can commit."""
+    for table in list(node.store.tables.values()):
+        if table.stream is not None and table.description.get(SHARD_GENERATION_MEMBER) != epoch:
+            node.store.put_table({**table.description, SHARD_GENERATION_MEMBER: epoch})
 
 
 # ---- streams, shards, sequence numbers ----------------------------------------------------

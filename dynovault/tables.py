@@ -20,14 +20,14 @@ from dynovault.node import FILLING_MEMBER, Node, is_being_filled, table_name
 from dynovault.storage.engine import Table
 from dynovault.storage.expiry import TTL_MEMBER
 from dynovault.storage.recovery import PITR_MEMBER
-from dynovault.storage.streams import STREAM_ID_MEMBER
+from dynovault.storage.streams import SHARD_GENERATION_MEMBER, STREAM_ID_MEMBER
 from dynovault.streams import LABEL_MEMBER, created_stream
 from dynovault.vectors import created_vector_indexes, with_vector_index_status
 
 # A partition key and at most one sort key (botocore's model no longer says so).
 MAX_KEY_ELEMENTS = 2
 # Kept in the catalog but not part of a TableDescription.
-_INTERNAL_FIELDS = ("Tags", TTL_MEMBER, PITR_MEMBER, FILLING_MEMBER, STREAM_ID_MEMBER)
+_INTERNAL_FIELDS = ("Tags", TTL_MEMBER, PITR_MEMBER, FILLING_MEMBER, STREAM_ID_MEMBER, SHARD_GENERATION_MEMBER)
 _UNSUPPORTED = (
     "SSESpecification",
     "ResourcePolicy",

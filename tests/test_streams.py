@@ -35,7 +35,7 @@ from dynovault.streams import (
     shard_iterator,
 )
 from dynovault.tables import create_table
-from dynovault.testing.cluster import Cluster
+from dynovault.testing.cluster import Cluster, post_json
 from dynovault.testing.processes import ServerProcess
 from tests.conftest import client_for
 from tests.rawhttp import RawClient, assert_dynamodb_answer
@@ -572,6 +572,39 @@ def test_a_follower_serves_the_leaders_stream_shards_and_sequence_numbers(tmp_pa
             StreamArn=arn, ShardId=shards[0]["ShardId"], ShardIteratorType="TRIM_HORIZON"
         )["ShardIterator"]
         assert on_follower.get_records(ShardIterator=leaders_iterator)["Records"] == records[:2]
+    finally:
+        cluster.stop()
+
+
+def test_after_a_failover_an_old_leaders_iterator_ends_and_the_child_shard_holds_the_new_leaders_records(
+    tmp_path, table_name
+):
+    cluster = Cluster(tmp_path, follower_count=1).start()
+    try:
+        old, follower = client_for(cluster.leader.url), cluster.followers[0]
+        arn = create_streamed(old, table_name, "KEYS_ONLY")["LatestStreamArn"]
+        for key in ("a", "b"):
+            old.put_item(TableName=table_name, Item={"pk": {"S": key}})
+        cluster.wait_caught_up()
+        follower.kill()
+        for key in ("lost-1", "lost-2"):
+            old.put_item(TableName=table_name, Item={"pk": {"S": key}})
+        on_old = streams_for(cluster.leader.url)
+        (shard,) = on_old.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
+        past_the_lost = on_old.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"],
+                                                  ShardIteratorType="LATEST")["ShardIterator"]
+        cluster.leader.kill()
+        follower.start()
+        post_json(follower.url + "/admin/promote", {})
+        new = client_for(follower.url)
+        for key in ("c", "d", "e"):
+            new.put_item(TableName=table_name, Item={"pk": {"S": key}})
+        on_new = streams_for(follower.url)
+        page = on_new.get_records(ShardIterator=past_the_lost)
+        assert page["Records"] == [] and "NextShardIterator" not in page
+        first, child = on_new.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
+        assert first["ShardId"] == shard["ShardId"] and child["ParentShardId"] == shard["ShardId"]
+        assert [r["dynamodb"]["Keys"]["pk"]["S"] for r in read_stream(on_new, arn)] == ["a", "b", "c", "d", "e"]
     finally:
         cluster.stop()
 

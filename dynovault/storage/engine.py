@@ -40,6 +40,7 @@ from dynovault.storage.stored import stored_size as stored_size
 from dynovault.storage.stored import stored_value as stored_value
 from dynovault.storage.streams import (
     DEFAULT_SHARD_LIMITS,
+    SHARD_GENERATION_MEMBER,
     STREAM_CF,
     LiveStream,
     ShardLimits,
@@ -264,6 +265,8 @@ class Store:
         table = open_table(self.db, description, self._stats, self.meta, self.vector_exact_limit, self.graphs)
         sid = stream_id(description)
         table.stream = None if sid is None else self.streams.resume(sid)
+        if table.stream is not None:
+            table.stream.generation = description.get(SHARD_GENERATION_MEMBER)
         return table
 
     @property
@@ -371,11 +374,16 @@ class Store:
                 batch.put(table.expiry.progress_key, b"", self._handles[META_CF])
 
     def _restream(self, batch: WriteBatch, table: Table, commit_time_us: int) -> None:
-        """Give ``table`` the stream its description enables: the current one is kept;
-        when the description names another (or none), the current one ends and the new
-        one starts with a shard from the next LSN."""
+        """Give ``table`` the stream its description enables: the current one is kept
+        (its open shard closed, with a child from the next LSN, when the description names
+        a new shard generation); when the description names another stream (or none), the
+        current one ends and the new one starts with a shard from the next LSN."""
         sid = stream_id(table.description)
+        generation = table.description.get(SHARD_GENERATION_MEMBER)
         if table.stream is not None and table.stream.sid == sid:
+            if table.stream.generation != generation:
+                table.stream.roll(batch, self.last_lsn + 1, commit_time_us)
+                table.stream.generation = generation
             return
         if table.stream is not None:
             table.stream.close(batch, self.streams)
@@ -392,6 +400,7 @@ class Store:
                 "CreationRequestDateTime": commit_time_us / 1e6,
             }
             table.stream = self.streams.open(batch, sid, stream, self.last_lsn + 1, commit_time_us)
+            table.stream.generation = generation
 
     def _forget_expiry(self, batch: WriteBatch, order: ExpiryOrder) -> None:
         prefix = order.prefix

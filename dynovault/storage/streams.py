@@ -22,7 +22,9 @@ Keys of the column family (``sid`` is a stream's 16-byte id):
 A shard is a run of a stream's records. The open shard closes and a child opens when a
 record arrives and the open shard holds ``ShardLimits.records`` records or is older than
 ``ShardLimits.age_us`` (so a shard idle that long closes empty); the decision depends on
-the records alone, so replicas cut their shards at the same LSNs.
+the records alone, so replicas cut their shards at the same LSNs. A table change giving the
+table a new shard generation (``SHARD_GENERATION_MEMBER``) also closes the open shard, at the
+LSN of that change, on every replica alike.
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ from rocksdict import Rdict, WriteBatch
 STREAM_CF = "stream"
 # The catalog member holding the id of a table's current stream (not shown by DescribeTable).
 STREAM_ID_MEMBER = "StreamId"
+# The catalog member naming the generation of a stream's shards: a table change that gives
+# it a new value closes the open shard there (not shown by DescribeTable either).
+SHARD_GENERATION_MEMBER = "StreamShardGeneration"
 SPECIFICATION_MEMBER = "StreamSpecification"
 
 _DESCRIPTION = b"d"
@@ -152,6 +157,8 @@ class LiveStream:
     shard_records: int = 0
     # Records appended by this process (a metric's source).
     produced: int = field(default=0)
+    # The shard generation the table's description named when the open shard opened.
+    generation: object = None
 
     def stage(
         self, batch: WriteBatch, lsn: int, commit_time_us: int, key: bytes, old: bytes | None, new: bytes | None,
@@ -160,7 +167,7 @@ class LiveStream:
         """Append the record of one item change, opening a child shard first when the
         open one is full or old."""
         if self.shard_records >= self.limits.records or commit_time_us - self.shard.created_us >= self.limits.age_us:
-            self._roll(batch, lsn, commit_time_us)
+            self.roll(batch, lsn, commit_time_us)
         event = REMOVE if new is None else (INSERT if old is None else MODIFY)
         kept_old = old if old is not None and self.view_type in _KEEPS_OLD else b""
         kept_new = new if new is not None and self.view_type in _KEEPS_NEW else b""
@@ -172,7 +179,8 @@ class LiveStream:
         self.shard_records += 1
         self.produced += 1
 
-    def _roll(self, batch: WriteBatch, lsn: int, commit_time_us: int) -> None:
+    def roll(self, batch: WriteBatch, lsn: int, commit_time_us: int) -> None:
+        """Stage the close of the open shard and the opening of its child at ``lsn``."""
         self.shard.closed = True
         batch.put(_shard_key(self.sid, self.shard.first_lsn), self.shard.encode(), self.cf_handle)
         self.shard = Shard(lsn, commit_time_us, parent=self.shard.first_lsn)
