@@ -412,3 +412,13 @@ def test_query_scan_and_partiql_do_not_read_a_vector_index(ddb, docs):
             "Query operation not supported on this index type")
     refused(lambda: ddb.execute_statement(Statement=f'SELECT * FROM "{docs}"."cosine"'), "ValidationException",
             "Scan operation not supported on this index type")
+
+
+def test_a_provisioned_table_cannot_be_given_a_vector_index(ddb, table_name):
+    ddb.create_table(TableName=table_name, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                     ProvisionedThroughput={"ReadCapacityUnits": 1, "WriteCapacityUnits": 1})
+    refused(lambda: ddb.update_table(TableName=table_name, VectorIndexUpdates=[{"Create": vector_index("vix")}]),
+            "ValidationException",
+            "One or more parameter values were invalid: Vector indexes are only supported for PAY_PER_REQUEST tables")
+    assert "VectorIndexes" not in ddb.describe_table(TableName=table_name)["Table"]

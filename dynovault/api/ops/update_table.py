@@ -60,6 +60,7 @@ async def handle(request: dict, node: Node) -> dict:
         description, created = updated_indexes(description, request, billing_mode)
     if request.get("VectorIndexUpdates"):
         description, created = updated_vector_indexes(description, request)
+        check_billing(description, billing_mode)
     if "DeletionProtectionEnabled" in request:
         description["DeletionProtectionEnabled"] = request["DeletionProtectionEnabled"]
     if "TableClass" in request:
