@@ -161,6 +161,8 @@ def test_without_a_node_holding_every_acknowledged_write_the_cluster_stays_read_
         _client_without_retries(lagging.url).put_item(TableName="guarded", Item=item("refused", 1))
     assert "no live node holds every acknowledged write" in refused.value.response["Error"]["Message"]
     assert keys_on(lagging, "guarded", {"everywhere"}) == {"everywhere"}
+    status = wait_for(lambda: _said(cluster_status(cluster), "read-only: no live node holds every acknowledged write"))
+    assert "no leader" in status.splitlines()[0]
     holder.start()
     new_leader = cluster.wait_leader([holder, lagging])
     assert new_leader is holder
@@ -192,8 +194,7 @@ def test_cluster_status_prints_members_roles_epochs_and_lag(cluster, etcd):
     create_table(_client_without_retries(leader.url), "listed")
     write_until_acknowledged(leader.url, "listed", "one")
     epoch = replication_status(leader)["epoch"]
-    status = subprocess.run([sys.executable, "-m", "dynovault", "cluster", "status", "--cluster", etcd.url,
-                             "--cluster-name", cluster.name], capture_output=True, text=True, check=True).stdout
+    status = cluster_status(cluster)
     lines = status.splitlines()
     assert lines[0] == f"cluster {cluster.name}: leader 127.0.0.1:{leader.port} ({leader.url}), epoch {epoch}"
     assert "acknowledged through LSN" in status
@@ -218,6 +219,16 @@ def test_a_follower_that_lost_its_leader_reports_growing_lag(cluster):
     assert "dynovault_replication_connected 0.0" in metrics
     assert "dynovault_replication_holds_leader_lease 0.0" in metrics
     assert "dynovault_replication_lease_remaining_seconds" in metrics
+
+
+def cluster_status(cluster: ElectedCluster) -> str:
+    """What ``dynovault cluster status`` prints about ``cluster``."""
+    return subprocess.run([sys.executable, "-m", "dynovault", "cluster", "status", "--cluster", cluster.etcd_url,
+                           "--cluster-name", cluster.name], capture_output=True, text=True, check=True).stdout
+
+
+def _said(text: str, words: str) -> str | None:
+    return text if words in text else None
 
 
 def _status_when(node, condition) -> dict | None:

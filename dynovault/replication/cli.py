@@ -153,6 +153,8 @@ def describe_cluster(name: str, view: ClusterView) -> list[str]:
                                      else f"no leader (last epoch {view.epoch})")]
     if view.acked:
         lines.append(f"acknowledged through LSN {view.acked['lsn']} of epoch {view.acked['epoch']}")
+    reasons = {member["read_only"] for member in view.members.values() if member.get("read_only")}
+    lines += [f"read-only: {reason}" for reason in sorted(reasons)]
     leader_lsn = view.members.get(leader["name"], {}).get("last_lsn") if leader else None
     rows = [("NAME", "URL", "ROLE", "EPOCH", "APPLIED LSN", "LAG", "STREAMING")]
     for member_name, member in sorted(view.members.items()):

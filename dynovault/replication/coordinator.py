@@ -273,7 +273,8 @@ class Coordinator:
         if not self.lease:
             return
         self._published_at = time.monotonic()
-        member = {"name": self.name, "url": self.url, **self.node.position(), "at": time.time()}
+        member = {"name": self.name, "url": self.url, **self.node.position(), "read_only": self.read_only,
+                  "at": time.time()}
         await self.client.put(self.prefix + "members/" + self.name, orjson.dumps(member), self.lease)
 
     # ---- what sync mode acknowledged -------------------------------------------------
