@@ -52,9 +52,9 @@ class LocalNode(Protocol):
 
     def position(self) -> dict: ...
 
-    async def lead(self, epoch: int) -> None: ...
+    async def promote(self, epoch: int | None = None) -> dict: ...
 
-    async def follow_leader(self, url: str) -> None: ...
+    async def follow(self, leader_url: str) -> dict: ...
 
     async def step_down(self) -> None: ...
 
@@ -209,7 +209,7 @@ class Coordinator:
         if view.leader["url"] != self.leader_url:
             self.leader_url = view.leader["url"]
             log.warning("following the cluster's leader", extra={"leader": self.leader_url, "epoch": view.leader["epoch"]})
-            await self.node.follow_leader(self.leader_url)
+            await self.node.follow(self.leader_url)
 
     async def _without_leader(self, view: ClusterView) -> None:
         if self.leading:
@@ -257,7 +257,7 @@ class Coordinator:
         ELECTIONS_WON.inc()
         self.elections_won += 1
         log.warning("elected leader", extra={"epoch": epoch, "last_lsn": mine["last_lsn"]})
-        await self.node.lead(epoch)
+        await self.node.promote(epoch)
 
     async def _lose_leadership(self, reason: str) -> None:
         if not self.leading:

@@ -204,12 +204,6 @@ class Replicator:
             "connected": self.follower is not None and self.follower.connected,
         }
 
-    async def lead(self, epoch: int) -> None:
-        await self.promote(epoch)
-
-    async def follow_leader(self, url: str) -> None:
-        await self.follow(url)
-
     async def step_down(self) -> None:
         """Stop leading (or following) and wait for the coordinator to name a leader."""
         async with self._transition:
