@@ -25,6 +25,7 @@ from prometheus_client.registry import Collector
 
 from dynovault.metrics import REGISTRY
 from dynovault.node import Node
+from dynovault.periodic import Periodic
 from dynovault.storage.engine import Store, Table
 from dynovault.storage.expiry import TTL_MEMBER
 
@@ -50,31 +51,23 @@ def with_ttl(description: dict, status: str, attribute: str | None) -> dict:
     return {**description, TTL_MEMBER: ttl}
 
 
-class ExpiryDeleter:
+class ExpiryDeleter(Periodic):
     """The background task deleting expired items, active while ``is_leader()``."""
 
+    name = "TTL"
+
     def __init__(self, node: Node, interval: float, is_leader: Callable[[], bool]) -> None:
+        super().__init__(interval)
         self.node = node
-        self.interval = interval
         self.is_leader = is_leader
-        self._task: asyncio.Task | None = None
 
     async def start(self, _app: object = None) -> None:
         COLLECTOR.store = lambda: self.node.store
-        self._task = asyncio.create_task(self._run())
+        await super().start()
 
-    async def stop(self, _app: object = None) -> None:
-        if self._task is not None:
-            self._task.cancel()
-
-    async def _run(self) -> None:
-        while True:
-            if self.is_leader():
-                try:
-                    await self.sweep()
-                except Exception:  # a store swapped or a table dropped mid-pass: next pass sees the new state
-                    log.exception("TTL pass failed")
-            await asyncio.sleep(self.interval)
+    async def run_pass(self) -> None:
+        if self.is_leader():
+            await self.sweep()
 
     async def sweep(self) -> None:
         """One pass over every table with TTL."""

@@ -35,6 +35,7 @@ from dynovault.errors import (
     ValidationException,
 )
 from dynovault.node import Node
+from dynovault.periodic import Periodic
 from dynovault.storage.engine import Table
 from dynovault.storage.recovery import PITR_MEMBER, keeps_history
 from dynovault.storage.replog import LogRecord, RecordKind
@@ -148,15 +149,17 @@ def take_snapshot(node: Node, table: Table) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / f"{pending.lsn:020d}-{int(pending.taken_at * 1e6)}{SNAPSHOT_SUFFIX}"
     _SNAPSHOTTING.add(table_id)
+    name = table.name
 
     async def write() -> None:
+        # Holds the table's name only: a follower swapping in a checkpoint meanwhile must be
+        # able to close every handle into its old data.
         try:
-            await asyncio.to_thread(pending.write, target, lambda items: jobs.progress("pitr-snapshot", table.name,
-                                                                                       items))
+            await asyncio.to_thread(pending.write, target, lambda items: jobs.progress("pitr-snapshot", name, items))
         finally:
             _SNAPSHOTTING.discard(table_id)
 
-    jobs.start("pitr-snapshot", table.name, write())
+    jobs.start("pitr-snapshot", name, write())
 
 
 def unneeded(kept: list[Snapshot], horizon: float) -> list[Snapshot]:
@@ -201,30 +204,18 @@ def forget_orphans(node: Node) -> None:
             shutil.rmtree(directory, ignore_errors=True)
 
 
-class SnapshotScheduler:
-    """The background task keeping every recoverable table's snapshots, on every node."""
+class SnapshotScheduler(Periodic):
+    """The background task keeping every recoverable table's snapshots, on every node.
+    It looks every few seconds (at most ``interval``) whether a snapshot is due."""
+
+    name = "point-in-time recovery"
 
     def __init__(self, node: Node, interval: float) -> None:
+        super().__init__(min(interval, 10.0))
         self.node = node
-        self.interval = interval
-        self._task: asyncio.Task | None = None
+        self.snapshot_interval = interval
 
-    async def start(self, _app: object = None) -> None:
-        self._task = asyncio.create_task(self._run())
-
-    async def stop(self, _app: object = None) -> None:
-        if self._task is not None:
-            self._task.cancel()
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self._pass()
-            except Exception:  # a table dropped or the store swapped mid-pass: the next pass sees the new state
-                log.exception("point-in-time recovery pass failed")
-            await asyncio.sleep(min(self.interval, 10.0))
-
-    async def _pass(self) -> None:
+    async def run_pass(self) -> None:
         """One pass over the recoverable tables, holding none of them while it yields: a
         table holds its column family, and a follower swapping in a checkpoint cannot
         reopen its data while any handle into the old one lives."""
@@ -236,7 +227,7 @@ class SnapshotScheduler:
     def _maintain(self, name: str) -> None:
         table = self.node.store.tables.get(name)
         if table is not None and keeps_history(table.description):
-            maintain(self.node, table, self.interval)
+            maintain(self.node, table, self.snapshot_interval)
 
 
 # ---- a table as of a point in time ------------------------------------------------------
