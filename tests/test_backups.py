@@ -173,7 +173,7 @@ def test_refusals(ddb, filled_table):
     assert filled_table + "-bad" not in ddb.list_tables()["TableNames"]
 
 
-def test_kill_9_during_backups_leaves_no_incomplete_available_backup(tmp_path):
+def test_kill_9_during_backups_and_restores_leaves_nothing_incomplete(tmp_path):
     data = tmp_path / "data"
     server = ServerProcess(data).start()
     ddb = client_for(server.url)
@@ -194,6 +194,15 @@ def test_kill_9_during_backups_leaves_no_incomplete_available_backup(tmp_path):
         for arn in set(arns) - {summary["BackupArn"] for summary in listed}:
             assert refusal(ddb.describe_backup, BackupArn=arn)[0] == "BackupNotFoundException"
         assert not list((data / "backups" / "scratch").glob("*"))
+        if listed:
+            ddb.restore_table_from_backup(TargetTableName="cut-short", BackupArn=listed[0]["BackupArn"])
+    finally:
+        server.kill()
+    server = ServerProcess(data).start()
+    try:
+        ddb = client_for(server.url)
+        if "cut-short" in ddb.list_tables()["TableNames"]:
+            assert wait_table_active(ddb, "cut-short")["ItemCount"] == 3000
     finally:
         server.stop()
 
