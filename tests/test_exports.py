@@ -338,3 +338,24 @@ def test_the_backup_and_export_commands(node, client, export_root, table_name):
                                                "--prefix", "runs", "--format", "ION", "--wait").split()
     assert status == "COMPLETED" and export_arn.startswith(arn + "/export/")
     assert manifest.startswith("runs/AWSDynamoDB/") and (export_root / "cli" / manifest).exists()
+
+
+def test_unreadable_times_and_keys_leaving_the_bucket_are_refused(raw, hash_table):
+    def answer(operation: str, body: dict) -> tuple[int, str]:
+        reply = raw.post(orjson.dumps(body), target="DynamoDB_20120810." + operation)
+        return reply.status, reply.error_code if reply.status != 200 else ""
+
+    refused = ("SerializationException", "ValidationException")
+    restore = {"SourceTableName": hash_table, "TargetTableName": hash_table + "-x", "RestoreDateTime": "soon"}
+    assert answer("RestoreTableToPointInTime", restore) == (400, "SerializationException")
+    assert answer("ListBackups", {"TimeRangeLowerBound": "later"}) == (400, "SerializationException")
+    assert answer("ExportTableToPointInTime", {"TableArn": hash_table, "S3Bucket": "exports",
+                                               "ExportTime": "yesterday"}) == (400, "SerializationException")
+    status, code = answer("ExportTableToPointInTime", {"TableArn": hash_table, "S3Bucket": "exports",
+                                                       "S3Prefix": "../../outside"})
+    assert status == 400 and code in refused
+    creation = {"TableName": hash_table + "-imported", **KEYED}
+    assert answer("ImportTable", {"S3BucketSource": {"S3Bucket": "sources", "S3KeyPrefix": "../up"},
+                                  "InputFormat": "CSV", "TableCreationParameters": creation}) \
+        == (400, "ValidationException")
+    assert answer("ListBackups", {"TimeRangeLowerBound": "2026-01-01T00:00:00Z"})[0] == 200

@@ -322,7 +322,7 @@ def restore_to_point_in_time(node: Node, request: dict) -> dict:
         raise ValidationException("Only one of RestoreDateTime or UseLatestRestorableTime can be specified")
     if not latest and "RestoreDateTime" not in request:
         raise ValidationException("Either RestoreDateTime or UseLatestRestorableTime must be specified")
-    requested = None if latest else float(request["RestoreDateTime"])
+    requested = None if latest else jobs.seconds(request["RestoreDateTime"])
     when = checked_time(node, source, requested, InvalidRestoreTimeException, "RestoreDateTime")
     summary = {"SourceTableArn": node.table_arn(source.name)}
     description = restored_description(node, source.description, request, summary, when)

@@ -37,7 +37,7 @@ from dynovault.backups.continuous import (
     items_at,
     point_in_time,
 )
-from dynovault.backups.destinations import Bucket, bucket, joined
+from dynovault.backups.destinations import Bucket, bucket, checked_key, joined
 from dynovault.backups.formats import DYNAMODB_JSON, ION, change_line, export_line
 from dynovault.backups.ondemand import snapshot_chunks
 from dynovault.errors import (
@@ -74,6 +74,7 @@ def export_table(node: Node, request: dict) -> dict:
     earlier = _same_token(node, request)
     if earlier is not None:
         return earlier
+    checked_key(joined(request.get("S3Prefix"), "AWSDynamoDB"))
     export_type = request.get("ExportType", "FULL_EXPORT")
     output_format = request.get("ExportFormat", DYNAMODB_JSON)
     export_id = jobs.new_id()
@@ -98,7 +99,8 @@ def export_table(node: Node, request: dict) -> dict:
     else:
         if "IncrementalExportSpecification" in request:
             raise ValidationException("IncrementalExportSpecification can only be given with INCREMENTAL_EXPORT")
-        when = checked_time(node, source, request.get("ExportTime"), InvalidExportTimeException, "ExportTime")
+        requested = jobs.seconds(request["ExportTime"]) if "ExportTime" in request else None
+        when = checked_time(node, source, requested, InvalidExportTimeException, "ExportTime")
         description["ExportTime"] = when
         point = point_in_time(node, source, when)
         work = _full_lines(node, point, output_format)
@@ -113,8 +115,10 @@ def _incremental_window(node: Node, source: Table, request: dict) -> dict:
         raise ValidationException("ExportTime can not be given with INCREMENTAL_EXPORT")
     if "ExportFromTime" not in specification or "ExportToTime" not in specification:
         raise ValidationException("INCREMENTAL_EXPORT needs ExportFromTime and ExportToTime")
-    start = checked_time(node, source, specification["ExportFromTime"], InvalidExportTimeException, "ExportFromTime")
-    end = checked_time(node, source, specification["ExportToTime"], InvalidExportTimeException, "ExportToTime")
+    start = checked_time(node, source, jobs.seconds(specification["ExportFromTime"]), InvalidExportTimeException,
+                         "ExportFromTime")
+    end = checked_time(node, source, jobs.seconds(specification["ExportToTime"]), InvalidExportTimeException,
+                       "ExportToTime")
     if start >= end:
         raise InvalidExportTimeException("ExportFromTime must be earlier than ExportToTime")
     view_type = specification.get("ExportViewType", "NEW_AND_OLD_IMAGES")

@@ -25,7 +25,7 @@ from pathlib import Path, PurePosixPath
 import zstandard
 
 from dynovault.backups import jobs
-from dynovault.backups.destinations import Bucket, bucket
+from dynovault.backups.destinations import Bucket, bucket, checked_key
 from dynovault.backups.formats import CSV, ION, BadLine, Item, csv_items, dynamodb_json_item, ion_item
 from dynovault.backups.restore import Chunk, fill_table
 from dynovault.errors import DynamoError, ImportConflictException, ImportNotFoundException
@@ -59,6 +59,7 @@ def import_table(node: Node, request: dict) -> dict:
     earlier = _same_token(node, request)
     if earlier is not None:
         return earlier
+    checked_key(request["S3BucketSource"].get("S3KeyPrefix") or "x")
     parameters = request["TableCreationParameters"]
     definition = {key: parameters[key] for key in _CREATION_MEMBERS if key in parameters}
     description = {**new_table_description(node, definition), FILLING_MEMBER: True}

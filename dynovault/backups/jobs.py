@@ -9,12 +9,13 @@ import os
 import secrets
 import time
 from collections.abc import Callable, Coroutine
+from datetime import datetime, timezone
 from pathlib import Path
 
 import orjson
 from prometheus_client import Counter, Gauge
 
-from dynovault.errors import TableNotFoundException
+from dynovault.errors import SerializationException, TableNotFoundException
 from dynovault.metrics import REGISTRY
 from dynovault.node import Node, table_name
 from dynovault.storage.engine import Table
@@ -116,3 +117,19 @@ def fail_interrupted(directory: Path, status: Callable[[dict], dict], member: st
             status(record).update({member: "FAILED", "FailureCode": code,
                                    "FailureMessage": f"The node stopped before the {what} completed"})
             write_record(path, record)
+
+
+def seconds(value: float | int | str) -> float:
+    """A request's timestamp as epoch seconds: a number (what SDKs send), a number in a
+    string, or an ISO 8601 date and time; anything else is DynamoDB's refusal to read it."""
+    if not isinstance(value, str):
+        return float(value)
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise SerializationException(f"STRING_VALUE cannot be converted to Date: {value[:100]}") from None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()

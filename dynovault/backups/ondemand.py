@@ -172,7 +172,8 @@ def list_backups(node: Node, request: dict) -> dict:
     """ListBackups: oldest first; the time range includes its lower bound and excludes its
     upper bound; every backup here is USER."""
     wanted_table = table_name(request["TableName"]) if "TableName" in request else None
-    lower, upper = request.get("TimeRangeLowerBound"), request.get("TimeRangeUpperBound")
+    lower, upper = (jobs.seconds(request[bound]) if bound in request else None
+                    for bound in ("TimeRangeLowerBound", "TimeRangeUpperBound"))
     summaries = []
     if request.get("BackupType", "USER") in ("USER", "ALL"):
         for _, record in _records(node):
