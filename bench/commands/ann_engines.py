@@ -83,25 +83,33 @@ def _usearch(data: np.ndarray, queries: np.ndarray, extra: np.ndarray, threads: 
     start = time.perf_counter()
     removed = sum(index.remove(key) for key in range(0, 2 * len(extra), 2))
     remove_s = time.perf_counter() - start
-    with tempfile.TemporaryDirectory() as folder:
-        path = os.path.join(folder, "index.usearch")
-        start = time.perf_counter()
-        index.save(path)
-        save_s = time.perf_counter() - start
-        start = time.perf_counter()
-        Index.restore(path)
-        load_s = time.perf_counter() - start
+    deletes = f"native remove(key): {removed} removed at {len(extra) / remove_s:.0f}/s"
+    return _summary(len(data) / build_s, len(extra) / insert_s, latency, memory / len(data), deletes,
+                    _persistence(index.save, Index.restore), found)
+
+
+def _summary(build_rate: float, insert_rate: float, latency: dict, memory_per_vector: float, deletes: str,
+             persistence: dict, found: np.ndarray) -> dict:
     return {
-        "build_vectors_per_s": len(data) / build_s,
-        "single_inserts_per_s": len(extra) / insert_s,
-        "recall_at_10": None,
+        "build_vectors_per_s": build_rate,
+        "single_inserts_per_s": insert_rate,
         "latency": latency,
-        "memory_bytes_per_vector": memory / len(data),
-        "deletes": f"native remove(key): {removed} removed at {len(extra) / remove_s:.0f}/s",
-        "save_s": save_s,
-        "load_s": load_s,
+        "memory_bytes_per_vector": memory_per_vector,
+        "deletes": deletes,
+        **persistence,
         "_found": found,
     }
+
+
+def _persistence(save: Callable[[str], object], load: Callable[[str], object]) -> dict:
+    """Seconds to save an index to a file and to load it back."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "index")
+        start = time.perf_counter()
+        save(path)
+        saved = time.perf_counter()
+        load(path)
+        return {"save_s": saved - start, "load_s": time.perf_counter() - saved}
 
 
 def _faiss(data: np.ndarray, queries: np.ndarray, extra: np.ndarray, threads: int, k: int) -> dict:
@@ -126,25 +134,8 @@ def _faiss(data: np.ndarray, queries: np.ndarray, extra: np.ndarray, threads: in
         deletes = "remove_ids works"
     except RuntimeError as error:
         deletes = "none: " + str(error).strip().splitlines()[-1][:120]
-    with tempfile.TemporaryDirectory() as folder:
-        path = os.path.join(folder, "index.faiss")
-        start = time.perf_counter()
-        faiss.write_index(index, path)
-        save_s = time.perf_counter() - start
-        start = time.perf_counter()
-        faiss.read_index(path)
-        load_s = time.perf_counter() - start
-    return {
-        "build_vectors_per_s": len(data) / build_s,
-        "single_inserts_per_s": len(extra) / insert_s,
-        "recall_at_10": None,
-        "latency": latency,
-        "memory_bytes_per_vector": memory / len(data),
-        "deletes": deletes,
-        "save_s": save_s,
-        "load_s": load_s,
-        "_found": found,
-    }
+    return _summary(len(data) / build_s, len(extra) / insert_s, latency, memory / len(data), deletes,
+                    _persistence(lambda path: faiss.write_index(index, path), faiss.read_index), found)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -138,8 +138,9 @@ def layouts_of(description: dict) -> tuple[IndexLayout, ...]:
 
 
 @dataclass(slots=True)
-class LiveIndex:
-    """An index of a live table: its layout, its column family and its statistics.
+class IndexFamily:
+    """The column family an index (secondary or vector) keeps its entries in, with its
+    statistics and the progress of its build.
 
     ``built_through`` is None once the index holds an entry for every item. While it is
     being built from a table that already held items it is the last table key indexed so
@@ -147,16 +148,12 @@ class LiveIndex:
     one above it is left to the build, which will reach that item later. So every item
     is indexed exactly once, whatever order writes and build chunks come in."""
 
-    layout: IndexLayout
+    column_family: str
     data: Rdict
     cf_handle: object
     item_count: int = 0
     size_bytes: int = 0
     built_through: bytes | None = None
-
-    @property
-    def column_family(self) -> str:
-        return self.layout.column_family
 
     @property
     def progress_key(self) -> bytes:
@@ -165,6 +162,43 @@ class LiveIndex:
 
     def covers(self, table_key: bytes) -> bool:
         return self.built_through is None or table_key <= self.built_through
+
+    def count(self, size: int, sign: int) -> None:
+        """Account for an entry of ``size`` bytes coming (sign 1) or going (-1)."""
+        self.item_count += sign
+        self.size_bytes += sign * size
+
+    def stats_entry(self) -> tuple[bytes, bytes]:
+        """The statistics record of this index, keyed like a table's by column family."""
+        return self.column_family.encode(), _STATS.pack(self.item_count, self.size_bytes)
+
+
+def family_fields(db: Rdict, column_family: str, stats: Rdict, meta: Rdict, create: bool) -> dict | None:
+    """The IndexFamily fields of an index's column family (created when missing and
+    ``create``): its statistics and build progress. None when it is missing."""
+    try:
+        data = db.get_column_family(column_family)
+    except Exception:
+        if not create:
+            return None
+        data = db.create_column_family(column_family, Options(raw_mode=True))
+    raw_stats = stats.get(column_family.encode())
+    count, size = _STATS.unpack(raw_stats) if raw_stats else (0, 0)
+    return {
+        "column_family": column_family,
+        "data": data,
+        "cf_handle": db.get_column_family_handle(column_family),
+        "item_count": count,
+        "size_bytes": size,
+        "built_through": meta.get(BUILD_PREFIX + column_family.encode()),
+    }
+
+
+@dataclass(slots=True, kw_only=True)
+class LiveIndex(IndexFamily):
+    """A secondary index of a live table: its layout and its column family."""
+
+    layout: IndexLayout
 
     def stage(self, batch: WriteBatch, table_key: bytes, old: Item | None, old_stored: bytes | None,
               new: Item | None, new_stored: bytes | None) -> None:
@@ -192,12 +226,7 @@ class LiveIndex:
             self._account(entry[1], 1)
 
     def _account(self, stored: bytes, sign: int) -> None:
-        self.item_count += sign
-        self.size_bytes += sign * (stored_size(stored) + ENTRY_OVERHEAD_BYTES)
-
-    def stats_entry(self) -> tuple[bytes, bytes]:
-        """The statistics record of this index, keyed like a table's by column family."""
-        return self.column_family.encode(), _STATS.pack(self.item_count, self.size_bytes)
+        self.count(stored_size(stored) + ENTRY_OVERHEAD_BYTES, sign)
 
 
 def open_indexes(db: Rdict, description: dict, stats: Rdict, meta: Rdict, create: bool) -> tuple[LiveIndex, ...] | None:
@@ -206,22 +235,8 @@ def open_indexes(db: Rdict, description: dict, stats: Rdict, meta: Rdict, create
     secondary instance opened before the index existed)."""
     indexes = []
     for layout in layouts_of(description):
-        try:
-            data = db.get_column_family(layout.column_family)
-        except Exception:
-            if not create:
-                return None
-            data = db.create_column_family(layout.column_family, Options(raw_mode=True))
-        raw_stats = stats.get(layout.column_family.encode())
-        count, size = _STATS.unpack(raw_stats) if raw_stats else (0, 0)
-        indexes.append(
-            LiveIndex(
-                layout=layout,
-                data=data,
-                cf_handle=db.get_column_family_handle(layout.column_family),
-                item_count=count,
-                size_bytes=size,
-                built_through=meta.get(BUILD_PREFIX + layout.column_family.encode()),
-            )
-        )
+        fields = family_fields(db, layout.column_family, stats, meta, create)
+        if fields is None:
+            return None
+        indexes.append(LiveIndex(layout=layout, **fields))
     return tuple(indexes)

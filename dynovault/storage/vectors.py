@@ -27,10 +27,11 @@ from pathlib import Path
 
 import numpy as np
 import orjson
-from rocksdict import Options, Rdict, WriteBatch
+from rocksdict import Rdict, WriteBatch
 from usearch.index import Index
 
 from dynovault.storage.graph_snapshots import RowKeys, forget_graphs, load_graph, save_graphs
+from dynovault.storage.indexes import IndexFamily, family_fields
 from dynovault.storage.keycodec import encode_value
 from dynovault.storage.stored import stored_json
 from dynovault.values.attributes import canonical_item
@@ -42,15 +43,12 @@ Accept = Callable[[Item], bool]
 DEFAULT_EXACT_LIMIT = 10_000
 # Vectors added to a partition's graph per batch (searched exactly until then).
 GRAPH_BATCH = 1_024
-# Where a vector index that is still being built has got to (see LiveVectorIndex).
-BUILD_PREFIX = b"vector-build:"
 _GRAPH_METRIC = {"COSINE": "cos", "EUCLIDEAN": "l2sq", "DOT_PRODUCT": "ip"}
 _GRAPH_CONNECTIVITY = 16
 _GRAPH_EXPANSION_ADD = 64
 _GRAPH_EXPANSION_SEARCH = 128
 _GRAPH_THREADS = 2
 _SIZE = struct.Struct(">I")
-_STATS = struct.Struct(">qq")
 F32_MAX = float(np.finfo(np.float32).max)
 
 
@@ -508,29 +506,12 @@ class VectorChange:
 # ---- a live index ------------------------------------------------------------------------
 
 
-@dataclass(slots=True)
-class LiveVectorIndex:
-    """A vector index of a live table: its layout, column family, statistics and space.
-    ``built_through`` works as a secondary index's does (see indexes.LiveIndex)."""
+@dataclass(slots=True, kw_only=True)
+class LiveVectorIndex(IndexFamily):
+    """A vector index of a live table: its layout, its column family and its space."""
 
     layout: VectorLayout
-    data: Rdict
-    cf_handle: object
     space: VectorSpace
-    item_count: int = 0
-    size_bytes: int = 0
-    built_through: bytes | None = None
-
-    @property
-    def column_family(self) -> str:
-        return self.layout.column_family
-
-    @property
-    def progress_key(self) -> bytes:
-        return BUILD_PREFIX + self.column_family.encode()
-
-    def covers(self, table_key: bytes) -> bool:
-        return self.built_through is None or table_key <= self.built_through
 
     def stage(self, batch: WriteBatch, table_key: bytes, old: Item | None, new: Item | None,
               changes: list[VectorChange]) -> None:
@@ -563,11 +544,7 @@ class LiveVectorIndex:
         self._stage_entries(batch, table_key, None, orjson.loads(stored_json(stored)), changes)
 
     def _account(self, stored: bytes, sign: int) -> None:
-        self.item_count += sign
-        self.size_bytes += sign * entry_size(stored)
-
-    def stats_entry(self) -> tuple[bytes, bytes]:
-        return self.column_family.encode(), _STATS.pack(self.item_count, self.size_bytes)
+        self.count(entry_size(stored), sign)
 
     def entries(self, keys: list[bytes]) -> list[bytes | None]:
         return self.data.get(keys)
@@ -598,23 +575,11 @@ def open_vector_index(db: Rdict, layout: VectorLayout, stats: Rdict, meta: Rdict
     """One live vector index, its space loaded from its column family when ``load`` (with
     graph snapshots from, and later to, ``graphs``/<column family> when given); None when
     the column family is missing and ``create`` is false."""
-    try:
-        data = db.get_column_family(layout.column_family)
-    except Exception:
-        if not create:
-            return None
-        data = db.create_column_family(layout.column_family, Options(raw_mode=True))
-    raw_stats = stats.get(layout.column_family.encode())
-    count, size = _STATS.unpack(raw_stats) if raw_stats else (0, 0)
-    index = LiveVectorIndex(
-        layout=layout,
-        data=data,
-        cf_handle=db.get_column_family_handle(layout.column_family),
-        space=VectorSpace(layout, exact_limit, graphs=None if graphs is None else graphs / layout.column_family),
-        item_count=count,
-        size_bytes=size,
-        built_through=meta.get(BUILD_PREFIX + layout.column_family.encode()),
-    )
+    fields = family_fields(db, layout.column_family, stats, meta, create)
+    if fields is None:
+        return None
+    folder = None if graphs is None else graphs / layout.column_family
+    index = LiveVectorIndex(layout=layout, space=VectorSpace(layout, exact_limit, graphs=folder), **fields)
     if load:
         index.load()
     return index
