@@ -85,3 +85,14 @@ def test_get_item(benchmark, loop, dynovault) -> None:
 
 def test_put_item(benchmark, loop, dynovault) -> None:
     _run(benchmark, loop, dynovault, raw_request("PutItem", {"TableName": TABLE, "Item": item(1)}))
+
+
+def test_execute_statement_by_key(benchmark, loop, dynovault) -> None:
+    request = raw_request("ExecuteStatement", {"Statement": f'SELECT * FROM "{TABLE}" WHERE pk = ?',
+                                               "Parameters": [key(1)["pk"]]})
+    assert b'"Items":[{' in _run(benchmark, loop, dynovault, request)
+
+
+def test_execute_statement_by_key_in_the_text(benchmark, loop, dynovault) -> None:
+    request = raw_request("ExecuteStatement", {"Statement": f"SELECT * FROM \"{TABLE}\" WHERE pk = '{key(1)['pk']['S']}'"})
+    assert b'"Items":[{' in _run(benchmark, loop, dynovault, request)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from dynovault.api.capacity import scan_reads
+from dynovault.api.capacity import consumed_capacity, read_units, scan_reads
 from dynovault.api.ops import delete_item, put_item, update_item
 from dynovault.api.ops.query import key_range, partition_condition
 from dynovault.api.pages import (
@@ -32,24 +32,26 @@ from dynovault.api.pages import (
     read_plan,
     start_key,
 )
-from dynovault.api.reads import with_members
+from dynovault.api.reads import item_bytes, with_members
 from dynovault.api.request_expressions import (
     KEY_CONDITION,
     SCAN,
     Slots,
     parse_expressions,
 )
+from dynovault.api.validation import check_key_paths
 from dynovault.errors import (
     ConditionalCheckFailedException,
     DuplicateItemException,
     ValidationException,
 )
+from dynovault.expressions import compile_projection
 from dynovault.items import validated_key
 from dynovault.node import Node
 from dynovault.partiql import Expressions, Prepared, nodes, parse_statement, prepare
 from dynovault.partiql.binding import bind
 from dynovault.partiql.errors import unsupported
-from dynovault.storage.engine import Table
+from dynovault.storage.engine import Table, stored_size
 
 DUPLICATE_ITEM = "Duplicate primary key exists in table"
 INVALID_TOKEN = "The provided NextToken is invalid"
@@ -112,11 +114,12 @@ def select(statement: Statement, node: Node, query: nodes.Select) -> Selection:
     key_names = index.layout.key_names if index is not None else table.schema.names
     prepared = statement.prepared(key_names)
     by_key = index is None and prepared.has_key(key_names) and not query.order_by
-    expressions = prepared.key_read if by_key and prepared.key_read is not None else prepared.expressions
+    if by_key and prepared.key_read is not None:
+        return Selection(_item_of_key(statement, node, table, prepared), ReadSource(table), by_key=True)
     read_request = {
         "TableName": query.table,
         "ReturnConsumedCapacity": statement.return_capacity,
-        **expressions.request_members(statement.parameters, "FilterExpression"),
+        **prepared.expressions.request_members(statement.parameters, "FilterExpression"),
     }
     for member, value in (("IndexName", query.index), ("ConsistentRead", statement.consistent or None),
                           ("Limit", statement.limit)):
@@ -126,7 +129,6 @@ def select(statement: Statement, node: Node, query: nodes.Select) -> Selection:
     source = check_plan(read_request, table, plan, scanning=True)
     if by_key:
         _, storage_key = validated_key(table, prepared.bound_key(key_names, statement.parameters))
-        # No page follows a read of one item: a NextToken that is valid at all reads nothing more.
         stored = node.store.get(table, storage_key) if _continuation(statement, source) is None else None
         entries = iter(()) if stored is None else iter(((storage_key, stored),))
         return Selection(read_entries(read_request, source, plan, entries), source, by_key=True)
@@ -147,6 +149,23 @@ def select(statement: Statement, node: Node, query: nodes.Select) -> Selection:
     entries = node.store.iterate(read, start, end, reverse=reverse) if end is None or start < end else iter(())
     accounting = scan_reads(read_request, table, start, end) if bounds is None and index is None else None
     return Selection(read_entries(read_request, source, plan, entries, accounting), source, by_key=False)
+
+
+def _item_of_key(statement: Statement, node: Node, table: Table, prepared: Prepared) -> Page:
+    """A read of one item whose WHERE says nothing but its key, as GetItem reads it: the
+    stored bytes spliced into the answer unless a projection applies."""
+    expressions = prepared.key_read
+    projection = None
+    if expressions.projection is not None:
+        projection = compile_projection(expressions.projection, expressions.rendering.names)
+        check_key_paths(table.schema.names, projection.paths)
+    _, storage_key = validated_key(table, prepared.bound_key(table.schema.names, statement.parameters))
+    # No page follows a read of one item: a NextToken that is valid at all reads nothing more.
+    stored = node.store.get(table, storage_key) if _continuation(statement, ReadSource(table)) is None else None
+    units = read_units(stored_size(stored) if stored else 0, statement.consistent)
+    capacity = consumed_capacity({"ReturnConsumedCapacity": statement.return_capacity}, table.name, units)
+    items = [] if stored is None else [item_bytes(stored, projection)]
+    return Page(items, len(items), len(items), None, capacity)
 
 
 def _items_of_keys(
@@ -237,8 +256,6 @@ def selection_body(statement: Statement, selection: Selection) -> bytes:
 
 
 # ---- writes --------------------------------------------------------------------------------
-
-WRITES = (nodes.Insert, nodes.Update, nodes.Delete)
 
 
 def write_action(statement: Statement, node: Node, write: nodes.Statement) -> tuple[str, dict]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from dynovault.api.statements import DUPLICATE_ITEM, WRITES, Statement, write_action
+from dynovault.api.statements import DUPLICATE_ITEM, Statement, write_action
 from dynovault.api.transactions import cancelled, read_transaction, write_transaction
 from dynovault.errors import TransactionCanceledException, ValidationException
 from dynovault.node import Node
@@ -26,16 +26,17 @@ async def handle(request: dict, node: Node) -> bytes:
     reads = [isinstance(statement, nodes.Select) for statement in parsed]
     if any(reads) and not all(reads):
         raise ValidationException(MIXED)
+    capacity = request.get("ReturnConsumedCapacity", "NONE")
     if all(reads):
         gets = [{"Get": _get(statement, node, query)} for statement, query in zip(statements, parsed)]
-        return read_transaction({**request, "TransactItems": gets}, node)
+        return read_transaction({"TransactItems": gets, "ReturnConsumedCapacity": capacity}, node)
     actions = []
     for statement, write in zip(statements, parsed):
         if getattr(write, "returning", None) is not None:
             raise ValidationException(RETURNING)
         kind, spec = write_action(statement, node, write)
         actions.append({kind: spec})
-    transaction = {"TransactItems": actions, "ReturnConsumedCapacity": request.get("ReturnConsumedCapacity", "NONE")}
+    transaction = {"TransactItems": actions, "ReturnConsumedCapacity": capacity}
     if request.get("ClientRequestToken") is not None:
         transaction["ClientRequestToken"] = request["ClientRequestToken"]
     try:
@@ -46,12 +47,9 @@ async def handle(request: dict, node: Node) -> bytes:
 
 def _parsed(position: int, statement: Statement) -> nodes.Statement:
     try:
-        parsed = statement.parsed()
+        return statement.parsed()
     except ValidationException as error:
         raise ValidationException(f"Validation failed in TransactStatements[{position}]: {error.message}") from None
-    if not isinstance(parsed, (nodes.Select, nodes.Exists, *WRITES)):
-        raise ValidationException(f"Validation failed in TransactStatements[{position}]: {KEY_EQUALITY}")
-    return parsed
 
 
 def _get(statement: Statement, node: Node, query: nodes.Select) -> dict:
