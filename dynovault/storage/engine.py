@@ -45,6 +45,7 @@ from dynovault.storage.streams import (
     LiveStream,
     ShardLimits,
     StreamCatalog,
+    stream_description,
     stream_id,
 )
 from dynovault.storage.vectors import (
@@ -389,16 +390,7 @@ class Store:
             table.stream.close(batch, self.streams)
         table.stream = None
         if sid is not None:
-            description = table.description
-            keys = table.schema.names
-            stream = {
-                "TableName": table.name,
-                "StreamLabel": description["LatestStreamLabel"],
-                "StreamViewType": description["StreamSpecification"]["StreamViewType"],
-                "KeySchema": description["KeySchema"],
-                "AttributeDefinitions": [d for d in description["AttributeDefinitions"] if d["AttributeName"] in keys],
-                "CreationRequestDateTime": commit_time_us / 1e6,
-            }
+            stream = stream_description(table.description, table.schema.names, commit_time_us)
             table.stream = self.streams.open(batch, sid, stream, self.last_lsn + 1, commit_time_us)
             table.stream.generation = generation
 

@@ -76,6 +76,19 @@ def stream_id(description: dict) -> bytes | None:
     return bytes.fromhex(description[STREAM_ID_MEMBER])
 
 
+def stream_description(table: dict, key_names: tuple[str, ...], created_us: int) -> dict:
+    """What a stream keeps of the table description that enabled it: enough to describe
+    it and decode its records' keys after the table changed or was deleted."""
+    return {
+        "TableName": table["TableName"],
+        "StreamLabel": table["LatestStreamLabel"],
+        "StreamViewType": table[SPECIFICATION_MEMBER]["StreamViewType"],
+        "KeySchema": table["KeySchema"],
+        "AttributeDefinitions": [d for d in table["AttributeDefinitions"] if d["AttributeName"] in key_names],
+        "CreationRequestDateTime": created_us / 1e6,
+    }
+
+
 def _description_key(sid: bytes) -> bytes:
     return _DESCRIPTION + sid
 
