@@ -49,6 +49,7 @@ from dynovault.storage.streams import (
     StreamRecord,
 )
 from dynovault.values.attributes import canonical_item
+from dynovault.values.timestamps import epoch_seconds
 
 log = logging.getLogger(__name__)
 
@@ -312,28 +313,13 @@ def _start(node: Node, stream: Stream, shard: Shard, request: dict) -> int:
     if kind == "LATEST":
         return _latest(node.store, shard)
     if kind == "AT_TIMESTAMP":
-        return _at_time(node, stream, shard, _epoch_seconds(request["Timestamp"]))
+        return _at_time(node, stream, shard, epoch_seconds(request["Timestamp"]))
     lsn = _parse_sequence(given, shard, stream)
     if lsn <= shard.trimmed_through:
         raise TrimmedDataAccessException(
             f"The sequence number {given} is beyond the trim horizon of shard {request['ShardId']}"
         )
     return lsn if kind == "AT_SEQUENCE_NUMBER" else lsn + 1
-
-
-def _epoch_seconds(value: float | str) -> float:
-    """A timestamp as the JSON protocol sends it: epoch seconds, or ISO 8601 text."""
-    if not isinstance(value, str):
-        return float(value)
-    try:
-        return float(value)
-    except ValueError:
-        pass
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise ValidationException(f"Invalid Timestamp: {value}") from None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
 def _at_time(node: Node, stream: Stream, shard: Shard, seconds: float) -> int:

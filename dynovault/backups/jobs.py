@@ -9,16 +9,16 @@ import os
 import secrets
 import time
 from collections.abc import Callable, Coroutine
-from datetime import datetime, timezone
 from pathlib import Path
 
 import orjson
 from prometheus_client import Counter, Gauge
 
-from dynovault.errors import SerializationException, TableNotFoundException
+from dynovault.errors import TableNotFoundException
 from dynovault.metrics import REGISTRY
 from dynovault.node import Node, table_name
 from dynovault.storage.engine import Table
+from dynovault.values.timestamps import epoch_seconds
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +28,9 @@ ITEMS = Counter("dynovault_archive_items", "Items written by backup, restore, ex
                 registry=REGISTRY)
 FINISHED = Counter("dynovault_archive_jobs_finished", "Jobs finished, by outcome", ["job", "outcome"],
                    registry=REGISTRY)
+
+# A request's timestamp as epoch seconds, as every job reads the times it is given.
+seconds = epoch_seconds
 
 # Jobs under way, kept referenced until they finish.
 _TASKS: set[asyncio.Task] = set()
@@ -117,19 +120,3 @@ def fail_interrupted(directory: Path, status: Callable[[dict], dict], member: st
             status(record).update({member: "FAILED", "FailureCode": code,
                                    "FailureMessage": f"The node stopped before the {what} completed"})
             write_record(path, record)
-
-
-def seconds(value: float | int | str) -> float:
-    """A request's timestamp as epoch seconds: a number (what SDKs send), a number in a
-    string, or an ISO 8601 date and time; anything else is DynamoDB's refusal to read it."""
-    if not isinstance(value, str):
-        return float(value)
-    try:
-        return float(value)
-    except ValueError:
-        pass
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        raise SerializationException(f"STRING_VALUE cannot be converted to Date: {value[:100]}") from None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
