@@ -5,15 +5,15 @@ from __future__ import annotations
 import argparse
 import gc
 import ipaddress
+import ssl
 import sys
 from pathlib import Path
 
-import uvloop
-from aiohttp import web
-
-from dynovault import logs, tls, workers
+from dynovault import logs, serving, tls, workers
 from dynovault.api.auth import authenticator_for
+from dynovault.api.connections import ConnectionLimits
 from dynovault.app import NodeSettings, serving_app
+from dynovault.errors import StartupError
 from dynovault.backups import cli as backups_cli
 from dynovault.features import cli as features_cli
 from dynovault.replication import cli as replication_cli
@@ -67,6 +67,7 @@ def _serve_parser(commands: argparse._SubParsersAction) -> None:
     # How the writer of --workers N starts its readers.
     serve.add_argument("--reader-of", type=Path, help=argparse.SUPPRESS)
     serve.add_argument("--reader-index", type=int, default=0, help=argparse.SUPPRESS)
+    _connection_options(serve)
     features_cli.add_serve_options(serve)
     backups_cli.add_serve_options(serve)
     replication_cli.add_serve_options(serve)
@@ -74,44 +75,88 @@ def _serve_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def serve_command(args: argparse.Namespace) -> int:
+    """Checks what needs no socket, binds the port, opens the node, then says it listens:
+    a failure at any step is one line (``main``) and exit status 2."""
     logs.configure(args.log_level)
     if (args.tls_cert is None) != (args.tls_key is None):
-        raise SystemExit("dynovault serve: --tls-cert and --tls-key go together")
-    ssl_context = tls.server_context(args.tls_cert, args.tls_key) if args.tls_cert else None
-    if args.credentials_file is None and not _loopback(args.host):
-        print(
-            f"dynovault: WARNING: listening on {args.host} without --credentials-file: "
-            "anyone who can reach this port can read and write every table",
-            file=sys.stderr,
-            flush=True,
-        )
+        raise StartupError("--tls-cert and --tls-key go together")
+    ssl_context = _tls_context(args)
+    settings = _node_settings(args)
+    limits = ConnectionLimits(
+        header_timeout=args.header_timeout,
+        body_timeout=args.body_timeout,
+        idle_timeout=args.idle_timeout,
+        max_connections=args.max_connections,
+    )
     if args.reader_of is not None:
-        workers.serve_reader(_node_settings(args), args.host, args.port, args.reader_of, args.reader_index, ssl_context)
+        workers.serve_reader(settings, args.host, args.port, args.reader_of, args.reader_index, ssl_context, limits)
         return 0
+    sock = serving.bind(args.host, args.port, reuse_port=args.workers > 1)
+    if args.credentials_file is None and not _loopback(args.host):
+        serving.say(
+            f"dynovault: WARNING: listening on {args.host} without --credentials-file: "
+            "anyone who can reach this port can read and write every table"
+        )
     writer_socket = None
     try:
         if args.workers > 1:
-            app, writer_socket = workers.writer_app(_node_settings(args), args.workers)
+            app, writer_socket = workers.writer_app(settings, args.workers)
         else:
-            app = serving_app(_node_settings(args))
+            app = serving_app(settings)
     except RoleConflict as conflict:
-        print(f"dynovault serve: {args.data_dir}: {conflict}", file=sys.stderr, flush=True)
-        return 2
+        raise StartupError(f"{args.data_dir}: {conflict}") from None
     scheme = "https" if ssl_context else "http"
-    print(
+    announcement = (
         f"dynovault listening on {scheme}://{args.host}:{args.port} (data: {args.data_dir}, "
-        f"{args.workers} worker{'s' if args.workers > 1 else ''})",
-        file=sys.stderr,
-        flush=True,
+        f"{args.workers} worker{'s' if args.workers > 1 else ''})"
     )
     # What startup built lives as long as the process: frozen, it stays out of the
     # collector's full passes, whose pauses would otherwise land in request latency.
     gc.collect()
     gc.freeze()
-    web.run_app(app, host=args.host, port=args.port, path=None if writer_socket is None else str(writer_socket),
-                reuse_port=writer_socket is not None or None, print=None, access_log=None, ssl_context=ssl_context,
-                loop=uvloop.new_event_loop())
+    serving.run(
+        app,
+        sock,
+        serving.Serving(limits=limits, ssl_context=ssl_context, shutdown_timeout=args.shutdown_timeout,
+                        unix_path=writer_socket),
+        lambda: serving.say(announcement),
+    )
     return 0
+
+
+def _tls_context(args: argparse.Namespace) -> ssl.SSLContext | None:
+    if args.tls_cert is None:
+        return None
+    try:
+        return tls.server_context(args.tls_cert, args.tls_key)
+    except (OSError, ssl.SSLError) as error:
+        raise StartupError(f"TLS certificate or key: {error}") from None
+
+
+def _connection_options(serve: argparse.ArgumentParser) -> None:
+    defaults = ConnectionLimits()
+    group = serve.add_argument_group("connections")
+    group.add_argument("--header-timeout", default=defaults.header_timeout, type=_positive_seconds, metavar="SECONDS",
+                       help="a request head must arrive within this many seconds of its first byte "
+                            f"(default {defaults.header_timeout:g}); else 408 and the connection closes")
+    group.add_argument("--body-timeout", default=defaults.body_timeout, type=_positive_seconds, metavar="SECONDS",
+                       help="the longest a request body may stall (default "
+                            f"{defaults.body_timeout:g}); else 408 and the connection closes")
+    group.add_argument("--idle-timeout", default=defaults.idle_timeout, type=_positive_seconds, metavar="SECONDS",
+                       help=f"close a keep-alive connection idle this long (default {defaults.idle_timeout:g})")
+    group.add_argument("--max-connections", default=defaults.max_connections, type=_positive_int, metavar="N",
+                       help="connections served at once; more are answered 503 ServiceUnavailable and closed "
+                            f"(default {defaults.max_connections})")
+    group.add_argument("--shutdown-timeout", default=serving.Serving.shutdown_timeout, type=_positive_seconds,
+                       metavar="SECONDS", help="on SIGTERM, how long requests in flight may take to finish "
+                                               f"(default {serving.Serving.shutdown_timeout:g})")
+
+
+def _positive_int(text: str) -> int:
+    number = int(text)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {text}")
+    return number
 
 
 def _workers(text: str) -> int:
@@ -163,7 +208,11 @@ def main(argv: list[str] | None = None) -> int:
     replication_cli.register(commands)
     backups_cli.register(commands)
     args = parser.parse_args(argv)
-    return args.run(args)
+    try:
+        return args.run(args)
+    except StartupError as error:
+        print(f"dynovault {args.command}: {error}", file=sys.stderr, flush=True)
+        return 2
 
 
 if __name__ == "__main__":

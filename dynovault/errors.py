@@ -8,6 +8,13 @@ from __future__ import annotations
 
 ERROR_PREFIX = "com.amazonaws.dynamodb.v20120810#"
 
+
+class StartupError(Exception):
+    """A reason the node cannot start (busy port, locked data directory, unreadable
+    credentials, conflicting options), said in one line; ``dynovault`` prints it and
+    exits with status 2."""
+
+
 class DynamoError(Exception):
     """A refusal the client should see as DynamoDB would phrase it."""
 
@@ -45,6 +52,7 @@ MissingAuthenticationTokenException = _error("MissingAuthenticationTokenExceptio
 IncompleteSignatureException = _error("IncompleteSignatureException")
 AccessDeniedException = _error("AccessDeniedException")
 RequestEntityTooLarge = _error("RequestEntityTooLarge", 413)
+RequestTimeoutException = _error("RequestTimeoutException", 408)
 InternalServerError = _error("InternalServerError", 500)
 ServiceUnavailable = _error("ServiceUnavailable", 503)
 # Backups, point-in-time recovery, exports and imports.

@@ -31,6 +31,7 @@ from aiohttp import web
 from prometheus_client import Counter
 
 from dynovault import metrics
+from dynovault.api.connections import ConnectionLimits, LimitedAppRunner
 from dynovault.api.server import NODE_KEY, WORKER_KEY
 from dynovault.app import NodeSettings, reader_app, serving_app
 from dynovault.metrics import REGISTRY
@@ -175,17 +176,19 @@ def writer_app(settings: NodeSettings, workers: int) -> tuple[web.Application, P
 
 
 def serve_reader(settings: NodeSettings, host: str, port: int, workdir: Path, index: int,
-                 ssl_context=None) -> None:
-    """Run reader worker ``index`` of the writer whose private files are in ``workdir``."""
-    uvloop.run(_run_reader(settings, host, port, workdir, index, ssl_context))
+                 ssl_context=None, limits: ConnectionLimits = ConnectionLimits()) -> None:
+    """Run reader worker ``index`` of the writer whose private files are in ``workdir``;
+    its connections are held to the same ``limits`` as the writer's."""
+    uvloop.run(_run_reader(settings, host, port, workdir, index, ssl_context, limits))
 
 
-async def _run_reader(settings: NodeSettings, host: str, port: int, workdir: Path, index: int, ssl_context) -> None:
+async def _run_reader(settings: NodeSettings, host: str, port: int, workdir: Path, index: int, ssl_context,
+                      limits: ConnectionLimits) -> None:
     writer_pid = os.getppid()
     app = reader_app(settings, workdir / WRITER_SOCKET, CommitBoard(workdir / COMMIT_BOARD), f"reader-{index + 1}")
     own = web.Application()
     metrics.add_routes(own)
-    runners = [web.AppRunner(app, access_log=None), web.AppRunner(own, access_log=None)]
+    runners = [LimitedAppRunner(app, limits=limits, access_log=None), web.AppRunner(own, access_log=None)]
     for runner in runners:
         await runner.setup()
     gc.collect()

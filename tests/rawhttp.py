@@ -6,6 +6,9 @@ the part under test."""
 from __future__ import annotations
 
 import http.client
+import io
+import socket
+import time
 import zlib
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -25,6 +28,7 @@ class Reply:
     status: int
     headers: http.client.HTTPMessage
     body: bytes
+    version: int = 11
 
     def json(self) -> dict:
         return orjson.loads(self.body)
@@ -128,3 +132,63 @@ class RawClient:
         if self.connection is not None:
             self.connection.close()
             self.connection = None
+
+
+@dataclass
+class SocketOutcome:
+    """What a raw socket got back: the answer (None if none came) and how the connection
+    ended after it: ``"open"`` (kept alive), ``"eof"`` (a clean close) or ``"reset"``."""
+
+    answer: Reply | None
+    end: str
+
+    @property
+    def keep_alive(self) -> bool:
+        return self.answer is not None and _keeps_alive(self.answer)
+
+
+def _keeps_alive(reply: Reply) -> bool:
+    return reply.headers.get("Connection", "").lower() != "close" and reply.version == 11
+
+
+def read_answer(sock: socket.socket, bodiless: bool = False) -> SocketOutcome:
+    """One HTTP answer from ``sock`` (without a body when ``bodiless``: the answer to a
+    HEAD request); when it closes the connection, read on to the close."""
+    buffer = b""
+    try:
+        while b"\r\n\r\n" not in buffer:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return SocketOutcome(None, "eof")
+            buffer += chunk
+        head, _, body = buffer.partition(b"\r\n\r\n")
+        status_line, _, header_lines = head.partition(b"\r\n")
+        headers = http.client.parse_headers(io.BytesIO(header_lines + b"\r\n\r\n"))
+        length = 0 if bodiless else int(headers.get("Content-Length", "0"))
+        while len(body) < length:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return SocketOutcome(None, "eof")
+            body += chunk
+        version = 10 if status_line.startswith(b"HTTP/1.0") else 11
+        reply = Reply(int(status_line.split()[1]), headers, body[:length], version)
+        if _keeps_alive(reply):
+            return SocketOutcome(reply, "open")
+        while sock.recv(65536):
+            pass
+        return SocketOutcome(reply, "eof")
+    except ConnectionResetError:
+        return SocketOutcome(None, "reset")
+
+
+def send_raw(port: int, parts: list[bytes], pause: float = 0.2, timeout: float = 30.0) -> SocketOutcome:
+    """Send ``parts`` on a new connection, ``pause`` seconds apart, and read the answer."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        for number, part in enumerate(parts):
+            if number:
+                time.sleep(pause)
+            try:
+                sock.sendall(part)
+            except (BrokenPipeError, ConnectionResetError):
+                break  # the server answered and closed; the answer may still be there
+        return read_answer(sock, bodiless=parts[0].startswith(b"HEAD "))

@@ -45,6 +45,7 @@ from dynovault.errors import (
     IncompleteSignatureException,
     InvalidSignatureException,
     MissingAuthenticationTokenException,
+    StartupError,
     UnrecognizedClientException,
 )
 from dynovault.signing import (
@@ -338,7 +339,7 @@ def authenticator_for(credentials_file: Path | None, regions: frozenset[str] | N
     try:
         secrets = load_credentials(credentials_file)
     except (OSError, ValueError) as error:
-        raise SystemExit(f"dynovault: credentials file: {error}") from None
+        raise StartupError(f"credentials file: {error}") from None
     log.info(
         "authentication: SigV4 signatures verified", extra={"keys": len(secrets), "file": str(credentials_file)}
     )

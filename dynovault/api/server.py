@@ -14,6 +14,7 @@ import itertools
 import logging
 import uuid
 import zlib
+from http import HTTPStatus
 from typing import Any, Protocol
 
 import orjson
@@ -85,16 +86,31 @@ def _response(body: bytes, status: int = 200, content_encoding: str | None = Non
     return web.Response(body=body, status=status, headers=headers)
 
 
-def error_response(error: DynamoError) -> web.Response:
+def _error_body(error: DynamoError) -> bytes:
     body = error.to_body()
     try:
-        encoded = orjson.dumps(body)
+        return orjson.dumps(body)
     except TypeError:
         # Messages may quote request headers, whose bytes need not be UTF-8 (aiohttp keeps
         # them as surrogate escapes); quote those bytes as replacement characters instead.
         message = error.message.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-        encoded = orjson.dumps({**body, "message": message})
-    return _response(encoded, error.status)
+        return orjson.dumps({**body, "message": message})
+
+
+def error_response(error: DynamoError) -> web.Response:
+    return _response(_error_body(error), error.status)
+
+
+def raw_error_answer(error: DynamoError) -> bytes:
+    """The whole HTTP answer of ``error``, for a connection that has no request to answer
+    through aiohttp (its head never arrived); the connection closes after it."""
+    body = _error_body(error)
+    head = (
+        f"HTTP/1.1 {error.status} {HTTPStatus(error.status).phrase}\r\nContent-Type: {CONTENT_TYPE}\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\nx-amzn-RequestId: {_request_id()}\r\n"
+        f"x-amz-crc32: {zlib.crc32(body)}\r\n\r\n"
+    )
+    return head.encode() + body
 
 
 def _outcome(request: web.Request, **fields: object) -> dict:
@@ -109,6 +125,9 @@ async def _read_body(request: web.Request, large_bodies: asyncio.Semaphore) -> b
         length = request.content_length
         if length is not None and length <= LARGE_BODY_BYTES:
             return await request.read()
+        if length is not None and length > MAX_REQUEST_BYTES:
+            # Refused unread: the connection closes after the answer (api/connections.py).
+            raise RequestEntityTooLarge("Request Entity Too Large")
         async with large_bodies:
             return await request.read()
     except web.HTTPRequestEntityTooLarge:

@@ -16,6 +16,7 @@ import aiohttp
 import orjson
 
 from dynovault import tls
+from dynovault.errors import StartupError
 from dynovault.replication.config import ReplicationConfig, Role
 from dynovault.replication.coordinator import ClusterView, cluster_prefix
 from dynovault.replication.etcd import EtcdClient, EtcdUnavailable, parse_endpoints
@@ -78,7 +79,7 @@ def config_from(args: argparse.Namespace) -> ReplicationConfig:
         sync_timeout=args.sync_timeout,
         retention_bytes=args.log_retention_bytes,
         retention_seconds=args.log_retention_seconds,
-        credentials=_peer_credentials(args, "dynovault serve"),
+        credentials=_peer_credentials(args),
         scratch_dir=args.replication_scratch_dir,
         checkpoints_at_once=args.checkpoints_at_once,
         checkpoint_write_timeout=args.checkpoint_write_timeout,
@@ -90,7 +91,7 @@ def config_from(args: argparse.Namespace) -> ReplicationConfig:
     )
 
 
-def _peer_credentials(args: argparse.Namespace, command: str) -> PeerCredentials | None:
+def _peer_credentials(args: argparse.Namespace) -> PeerCredentials | None:
     """The key this process signs its requests to other nodes with, from the same
     credentials file the cluster verifies signatures against."""
     if args.credentials_file is None:
@@ -98,7 +99,7 @@ def _peer_credentials(args: argparse.Namespace, command: str) -> PeerCredentials
     try:
         return first_credentials(load_credentials(args.credentials_file), args.region, args.peer_key)
     except (OSError, ValueError) as error:
-        raise SystemExit(f"{command}: credentials file: {error}") from None
+        raise StartupError(f"credentials file: {error}") from None
 
 
 def _reachable_host(host: str) -> str:
@@ -168,7 +169,7 @@ def describe_cluster(name: str, view: ClusterView) -> list[str]:
 
 
 def promote_command(args: argparse.Namespace) -> int:
-    credentials = _peer_credentials(args, "dynovault promote")
+    credentials = _peer_credentials(args)
     context = tls.client_context(args.tls_ca)
     new_leader = args.node.rstrip("/")
     status = post_json(new_leader + PROMOTE_PATH, {}, credentials, context)

@@ -23,6 +23,7 @@ from pathlib import Path
 import orjson
 from rocksdict import Checkpoint, Options, Rdict, WriteBatch, WriteOptions
 
+from dynovault.errors import StartupError
 from dynovault.storage.expiry import (
     EXPIRY_CF,
     ExpiryOrder,
@@ -218,12 +219,8 @@ class Store:
         self.vector_exact_limit = vector_exact_limit
         # What the batch being staged does to vector spaces, applied once it is written.
         self._vector_changes: list[VectorChange] = []
-        self.path.mkdir(parents=True, exist_ok=True)
         self._options = _options()
-        existing = Rdict.list_cf(str(self.path), self._options) if (self.path / "CURRENT").exists() else []
-        families = {name: Options(raw_mode=True) for name in set(existing) | set(_SYSTEM_CFS)}
-        families.pop("default")
-        self.db = Rdict(str(self.path), options=self._options, column_families=families)
+        self.db, existing = self._open()
         self._write_options = WriteOptions()
         self._write_options.sync = sync
         self._catalog = self.db.get_column_family(CATALOG_CF)
@@ -239,6 +236,22 @@ class Store:
         self.finish_index_builds()
 
     # ---- lifecycle -------------------------------------------------------------------
+
+    def _open(self) -> tuple[Rdict, list[str]]:
+        """The database and the column families it held; what keeps it from opening (a
+        lock another process holds, a directory that cannot be read) as one line."""
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            existing = Rdict.list_cf(str(self.path), self._options) if (self.path / "CURRENT").exists() else []
+            families = {name: Options(raw_mode=True) for name in set(existing) | set(_SYSTEM_CFS)}
+            families.pop("default")
+            return Rdict(str(self.path), options=self._options, column_families=families), existing
+        except OSError as error:
+            raise StartupError(f"data directory {self.path}: {error.strerror or error}") from None
+        except Exception as error:  # rocksdict raises plain Exceptions carrying RocksDB's status
+            if "lock" in str(error).lower():
+                raise StartupError(f"data directory {self.path} is in use by another process") from None
+            raise StartupError(f"data directory {self.path} cannot be opened: {error}") from None
 
     def _read_last_lsn(self) -> int:
         it = self.replog.iter()
