@@ -15,13 +15,14 @@ from dataclasses import dataclass, replace
 
 import orjson
 
+from dynovault.errors import StartupError
 from dynovault.replication.config import ReplicationConfig, Role
 from dynovault.storage.engine import Store
 
 _META_KEY = b"replication/identity"
 
 
-class RoleConflict(Exception):
+class RoleConflict(StartupError):
     """The command line asks for a role this data directory cannot safely take."""
 
 
