@@ -34,6 +34,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import orjson
+import psutil
 import uvloop
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -49,6 +50,8 @@ STATUS_INTERVAL = 0.2
 CATCH_UP_TIMEOUT = 60.0
 TARGET_RATE, TARGET_ITEM_BYTES, TARGET_P99_MS = 5000, 1024, 10.0
 SATURATED_WRITE_P50_MS = 100.0
+# A follower applying a record should cost far less than the leader serving the write.
+FOLLOWER_CPU_SHARE = 0.2
 LAG_PLOT_INTERVAL = 0.25
 
 
@@ -99,6 +102,11 @@ class RunResult:
     applied_per_s: float
     bytes_per_s: float
     load_average_before: tuple[float, float, float]  # the machine's, so a busy neighbour shows
+    # CPU per record over the whole run, warm-up and catch-up included: the leader's per
+    # record it committed, a follower's per record it applied (probe reads and status
+    # polls included on both); None for servers this run did not start.
+    leader_cpu_us_per_write: float | None = None
+    follower_cpu_us_per_record: float | None = None
 
     def lag_ms(self, fraction: float) -> float:
         return _percentile(self.probe_lags_ms, fraction)
@@ -152,6 +160,8 @@ class RunResult:
             "leader_kept_pace": self.kept_pace,
             "applied_records_per_s": round(self.applied_per_s, 1),
             "applied_bytes_per_s": round(self.bytes_per_s, 1),
+            "leader_cpu_us_per_write": self.leader_cpu_us_per_write,
+            "follower_cpu_us_per_applied_record": self.follower_cpu_us_per_record,
             "probe_series": self.probes,
             "status_series": self.status_samples,
         }
@@ -173,6 +183,15 @@ class Nodes:
     follower_urls: list[str]
     leader_pid: int | None  # None: servers this benchmark did not start, whose CPU it cannot read
     cluster: Cluster | None = None
+    follower_pids: list[int] = field(default_factory=list)
+
+    def cpu_seconds(self) -> tuple[float, float]:
+        """CPU seconds the leader and the followers (together) used so far; 0 for servers
+        this benchmark did not start."""
+        def used(pid: int) -> float:
+            return sum(psutil.Process(pid).cpu_times()[:2])
+
+        return used(self.leader_pid) if self.leader_pid else 0.0, sum(used(pid) for pid in self.follower_pids)
 
     @property
     def leader_address(self) -> tuple[str, int]:
@@ -186,7 +205,8 @@ def _start_cluster(workdir: Path, args: argparse.Namespace, sync_replicas: int) 
     cluster.start()
     done(f"started leader {cluster.leader.url} and followers {', '.join(f.url for f in cluster.followers)}"
           + (f" (--sync-replicas {sync_replicas})" if sync_replicas else ""))
-    return Nodes(cluster.leader.url, [f.url for f in cluster.followers], cluster.leader.process.pid, cluster)
+    return Nodes(cluster.leader.url, [f.url for f in cluster.followers], cluster.leader.process.pid, cluster,
+                 [f.process.pid for f in cluster.followers])
 
 
 def _given_sync_replicas(args: argparse.Namespace) -> int:
@@ -401,6 +421,7 @@ async def _measure(nodes: Nodes, sync_replicas: int, item_bytes: int, rate: int,
     load_average = os.getloadavg()
     metrics_before = await _scrape_all(nodes)
     applied_before = _applied_totals(metrics_before, nodes)
+    cpu_before, lsn_before = nodes.cpu_seconds(), (await _snapshot(nodes, 0.0))["leader_lsn"]
     started = time.perf_counter()
     samples: list[dict] = []
     stop_sampling = asyncio.Event()
@@ -424,6 +445,10 @@ async def _measure(nodes: Nodes, sync_replicas: int, item_bytes: int, rate: int,
     prober.stopped.set()
     await probing
     catch_up = await _caught_up(nodes)
+    (leader_cpu, follower_cpu), committed = (
+        (after - before for after, before in zip(nodes.cpu_seconds(), cpu_before)),
+        (await _snapshot(nodes, 0.0))["leader_lsn"] - lsn_before,
+    )
     stop_sampling.set()
     await sampler
     metrics_after = await _scrape_all(nodes)
@@ -446,6 +471,8 @@ async def _measure(nodes: Nodes, sync_replicas: int, item_bytes: int, rate: int,
         applied_per_s=applied_per_s,
         bytes_per_s=applied_per_s * size / records if records else 0.0,
         load_average_before=load_average,
+        leader_cpu_us_per_write=round(leader_cpu / committed * 1e6, 1) if nodes.leader_pid and committed else None,
+        follower_cpu_us_per_record=round(follower_cpu / records * 1e6, 1) if nodes.follower_pids and records else None,
     )
     done(f"{label}: leader committed {committed_per_s:,.0f}/s, follower lag p50 {result.lag_ms(0.5):.2f} ms "
           f"p99 {result.lag_ms(0.99):.2f} ms, caught up {catch_up * 1000:.0f} ms after the last write")
@@ -504,8 +531,8 @@ def markdown(results: list[RunResult]) -> str:
     lines = [
         "| sync K | item B | rate/s | followers | committed/s | leader kept pace | write p50 ms | write p99 ms "
         "| lag p50 ms | lag p99 ms | lag max ms | ack lag p99 ≤ ms | max LSN distance | backlog growing | catch-up ms "
-        "| applied rec/s | applied B/s |",
-        "|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|",
+        "| applied rec/s | applied B/s | leader CPU µs/write | follower CPU µs/record |",
+        "|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         lines.append(
@@ -514,16 +541,29 @@ def markdown(results: list[RunResult]) -> str:
             f"| {r.writes.percentile_ms(0.5):.2f} | {r.writes.percentile_ms(0.99):.2f} "
             f"| {_ms(r.lag_ms(0.5))} | {_ms(r.lag_ms(0.99))} | {_ms(max(r.probe_lags_ms, default=math.nan))} "
             f"| {_ms(r.metric_lags_ms['ack_p99_le'])} | {r.max_distance:,} | {'yes' if r.backlog_growing else 'no'} "
-            f"| {r.catch_up_seconds * 1000:.0f} | {r.applied_per_s:,.0f} | {r.bytes_per_s:,.0f} |"
+            f"| {r.catch_up_seconds * 1000:.0f} | {r.applied_per_s:,.0f} | {r.bytes_per_s:,.0f} "
+            f"| {_number(r.leader_cpu_us_per_write)} | {_number(r.follower_cpu_us_per_record)} |"
         )
     lines.append("")
     lines.extend(_targets(results))
     return "\n".join(lines)
 
 
+def _number(value: float | None) -> str:
+    return "–" if value is None else f"{value:,.1f}"
+
+
 def _targets(results: list[RunResult]) -> list[str]:
     asynchronous = [r for r in results if r.sync_replicas == 0]
     lines = []
+    for r in asynchronous:
+        if r.leader_cpu_us_per_write and r.follower_cpu_us_per_record:
+            ratio = r.follower_cpu_us_per_record / r.leader_cpu_us_per_write
+            lines.append(
+                f"- {'met' if ratio <= FOLLOWER_CPU_SHARE else 'MISSED'}: at {r.rate:,}/s a follower spends "
+                f"{r.follower_cpu_us_per_record:,.1f} µs of CPU per applied record, {ratio:.2f}× the leader's "
+                f"{r.leader_cpu_us_per_write:,.1f} µs per write (target ≤ {FOLLOWER_CPU_SHARE:g}×)"
+            )
     for r in asynchronous:
         if (r.rate, r.item_bytes) != (TARGET_RATE, TARGET_ITEM_BYTES):
             continue
