@@ -116,15 +116,23 @@ class Connection(asyncio.Protocol):
 
 @dataclass
 class CpuMeter:
-    """CPU seconds used by the server process and by this client between begin and end."""
+    """CPU seconds used by the server (its processes) and by this client between begin and end."""
 
     server_pid: int
     server_seconds: float = 0.0
     client_seconds: float = 0.0
 
     def _server_cpu(self) -> float:
-        times = psutil.Process(self.server_pid).cpu_times()
-        return times.user + times.system
+        """The server's CPU, its child processes' included (``dynovault serve --workers``)."""
+        server = psutil.Process(self.server_pid)
+        total = 0.0
+        for process in (server, *server.children(recursive=True)):
+            try:
+                times = process.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            total += times.user + times.system
+        return total
 
     def begin(self) -> None:
         self._server_start = self._server_cpu()

@@ -106,8 +106,20 @@ def _get_item(table: str, count: int, rng: random.Random) -> bytes:
     return raw_request("GetItem", {"TableName": table, "Key": key(rng.randrange(count))})
 
 
-def _put_item(table: str, count: int, rng: random.Random) -> bytes:
-    return raw_request("PutItem", {"TableName": table, "Item": item(rng.randrange(count))})
+def changed_item(index: int, version: int) -> dict:
+    """Item ``index`` as its ``version``-th write leaves it: a PutItem that changes nothing
+    is answered without writing, so a write benchmark must change what it writes."""
+    return {**item(index), "clicks": {"N": str(version)}}
+
+
+def changing_puts(table: str, count: int, rng: random.Random, size: int) -> list[bytes]:
+    """``size`` PutItem requests, two to each of ``size // 2`` random items with different
+    contents, shuffled: however often the pool is cycled, each write changes its item."""
+    indexes = rng.sample(range(count), min(count, size // 2))
+    pool = [raw_request("PutItem", {"TableName": table, "Item": changed_item(i, version)})
+            for i in indexes for version in (1, 2)]
+    rng.shuffle(pool)
+    return pool
 
 
 def _batch_get_item(table: str, count: int, rng: random.Random) -> bytes:
@@ -115,8 +127,19 @@ def _batch_get_item(table: str, count: int, rng: random.Random) -> bytes:
     return raw_request("BatchGetItem", {"RequestItems": {table: {"Keys": [key(i) for i in indexes]}}})
 
 
-def _mixed(table: str, count: int, rng: random.Random) -> bytes:
-    return (_put_item if rng.random() < 0.1 else _get_item)(table, count, rng)
+def _gets(table: str, count: int, rng: random.Random, size: int) -> list[bytes]:
+    return [_get_item(table, count, rng) for _ in range(size)]
+
+
+def _batch_gets(table: str, count: int, rng: random.Random, size: int) -> list[bytes]:
+    return [_batch_get_item(table, count, rng) for _ in range(size)]
+
+
+def _mixed(table: str, count: int, rng: random.Random, size: int) -> list[bytes]:
+    """Nine reads to a write, in random order."""
+    pool = _gets(table, count, rng, size - size // 10) + changing_puts(table, count, rng, size // 10)
+    rng.shuffle(pool)
+    return pool
 
 
 def _check_found(response: Response) -> str | None:
@@ -129,20 +152,19 @@ class Workload:
 
     name: str
     items_per_request: int
-    build_one: Callable[[str, int, random.Random], bytes]
+    build_pool: Callable[[str, int, random.Random, int], list[bytes]]
     pool_size: int
     check: Callable[[Response], str | None] | None
     batch: bool = False
 
     def requests(self, table: str, item_count: int, seed: int) -> list[bytes]:
-        """A pool of distinct requests over items ``0..item_count-1``, cycled by the load."""
-        rng = random.Random(seed)
-        return [self.build_one(table, item_count, rng) for _ in range(self.pool_size)]
+        """A pool of requests over items ``0..item_count-1``, cycled by the load."""
+        return self.build_pool(table, item_count, random.Random(seed), self.pool_size)
 
 
 WORKLOADS = (
-    Workload("GetItem", 1, _get_item, 20_000, _check_found),
-    Workload("BatchGetItem(100)", BATCH_GET_KEYS, _batch_get_item, 1_000, None, batch=True),
-    Workload("PutItem", 1, _put_item, 10_000, None),
+    Workload("GetItem", 1, _gets, 20_000, _check_found),
+    Workload("BatchGetItem(100)", BATCH_GET_KEYS, _batch_gets, 1_000, None, batch=True),
+    Workload("PutItem", 1, changing_puts, 10_000, None),
     Workload("90/10 get/put", 1, _mixed, 20_000, None),
 )

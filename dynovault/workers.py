@@ -44,6 +44,7 @@ COMMIT_BOARD = "commits"
 # How often the writer looks for readers that died, and readers for a writer that did.
 WATCH_INTERVAL = 0.5
 _PR_SET_PDEATHSIG = 1
+READER_SWITCH_INTERVAL = 0.001
 
 RESTARTS = Counter("dynovault_reader_restarts", "Reader workers restarted after they died", registry=REGISTRY)
 
@@ -185,6 +186,9 @@ def serve_reader(settings: NodeSettings, host: str, port: int, workdir: Path, in
 async def _run_reader(settings: NodeSettings, host: str, port: int, workdir: Path, index: int, ssl_context,
                       limits: ConnectionLimits) -> None:
     writer_pid = os.getppid()
+    # A catch-up's RocksDB part runs on a thread that then waits for the GIL: with Python's
+    # 5 ms switch interval a busy event loop would hold every catch-up back that long.
+    sys.setswitchinterval(READER_SWITCH_INTERVAL)
     app = reader_app(settings, workdir / WRITER_SOCKET, CommitBoard(workdir / COMMIT_BOARD), f"reader-{index + 1}")
     own = web.Application()
     metrics.add_routes(own)

@@ -1,14 +1,19 @@
-"""Throughput and latency of Dynovault next to moto and a bare aiohttp ceiling.
+"""Throughput and latency of Dynovault next to moto, dynalite, a minimal server and a bare aiohttp ceiling.
 
-Starts three servers as processes on free ports (``dynovault serve``, ``python -m
-moto.server``, the fixed-answer ceiling of ``bench.ceiling``), preloads ~1 KB items with
-BatchWriteItem, then runs each workload (GetItem, BatchGetItem(100), PutItem, a 90/10
-get/put mix) against each server in turn:
+Starts the servers as processes on free ports (``dynovault serve`` once per ``--workers``
+count, ``python -m moto.server``, dynalite (npm package, installed on first use), the
+aiohttp + orjson + rocksdict server of ``bench.minimal``, the fixed-answer ceiling of
+``bench.ceiling``), preloads ~1 KB items with BatchWriteItem, then runs each workload
+(GetItem, BatchGetItem(100), PutItem, a 90/10 get/put mix) against each server in turn:
 
 * saturation: a closed loop over several keep-alive connections; requests/s, and the CPU
   the server and this client used (on a small machine they share the cores);
 * paced: an open loop at a fixed moderate rate (at most half the server's saturation
   throughput); p50/p99 latency.
+
+With several workers Dynovault's reader processes answer eventually consistent reads from a
+RocksDB secondary; how stale their answers are (commit on the writer to visibility on a
+reader) is measured last, with writes paced at ``--rate``, from each such server's ``/metrics``.
 
 Prints a markdown table and writes ``load.json`` and ``load.png`` into ``--out``.
 """
@@ -21,28 +26,32 @@ import itertools
 import math
 import os
 import platform
+import random
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import boto3
 import uvloop
 from botocore.config import Config
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench import report
 from bench.loadgen import CpuMeter, Measurement, run_closed_loop, run_open_loop
 from bench.progress import done, status
-from bench.report import CEILING, DYNOVAULT, MOTO
+from bench.report import CEILING, DYNALITE, DYNOVAULT, MINIMAL, MOTO, dynovault_name
 from bench.workloads import (
     BATCH_GET_KEYS,
     BATCH_WRITE_ITEMS,
     WORKLOADS,
     Workload,
+    changing_puts,
     create_table_request,
     item,
     key,
@@ -52,6 +61,10 @@ from bench.workloads import (
 from dynovault.testing.processes import ChildServer, CommandServer, ServerProcess
 
 TABLE = "bench.items"
+OTHER_SERVERS = (MOTO, DYNALITE, MINIMAL, CEILING)
+DYNALITE_PACKAGE = "dynalite@4.0.0"
+# npm installs dynalite here once; later runs reuse it.
+NPM_CACHE = Path.home() / ".cache" / "dynovault-bench"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -75,6 +88,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"workloads to run (default all: {', '.join(w.name for w in WORKLOADS)})",
     )
     parser.add_argument("--seed", type=int, default=1, help="random seed of the request pools")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], metavar="N",
+                        help="run Dynovault once per count, as dynovault serve --workers N (default 1 2)")
+    parser.add_argument("--servers", nargs="+", choices=OTHER_SERVERS, default=list(OTHER_SERVERS), metavar="NAME",
+                        help=f"servers to compare Dynovault with (default all: {', '.join(OTHER_SERVERS)})")
     parser.add_argument(
         "--profile",
         action="store_true",
@@ -103,11 +120,37 @@ class Target:
 
 
 def _targets(workdir: Path, args: argparse.Namespace) -> list[Target]:
-    dynovault = ServerProcess(workdir / "dynovault-data")
-    moto = CommandServer(MOTO, [sys.executable, "-m", "moto.server", "-p", "{port}"], workdir)
-    ceiling = CommandServer(CEILING, [sys.executable, "-m", "bench.ceiling", "--port", "{port}"], workdir,
-                            ready_path="/health")
-    return [Target(DYNOVAULT, dynovault, args.items), Target(MOTO, moto, args.moto_items), Target(CEILING, ceiling, 0)]
+    targets = [
+        Target(dynovault_name(workers), ServerProcess(workdir / f"dynovault-{workers}", ["--workers", str(workers)]),
+               args.items)
+        for workers in args.workers
+    ]
+    others = {
+        MOTO: lambda: Target(MOTO, CommandServer(MOTO, [sys.executable, "-m", "moto.server", "-p", "{port}"], workdir),
+                             args.moto_items),
+        DYNALITE: lambda: Target(DYNALITE, CommandServer(
+            DYNALITE, [str(_dynalite()), "--port", "{port}", "--createTableMs", "0"], workdir), args.items),
+        MINIMAL: lambda: Target(MINIMAL, CommandServer(
+            MINIMAL, [sys.executable, "-m", "bench.minimal", "--port", "{port}", "--data-dir",
+                      str(workdir / "minimal-data")], workdir, ready_path="/health"), args.items),
+        CEILING: lambda: Target(CEILING, CommandServer(
+            CEILING, [sys.executable, "-m", "bench.ceiling", "--port", "{port}"], workdir, ready_path="/health"), 0),
+    }
+    return targets + [others[name]() for name in OTHER_SERVERS if name in args.servers]
+
+
+def _dynalite() -> Path:
+    """dynalite's command, installed with npm (from the npm registry) on first use."""
+    command = NPM_CACHE / "node_modules" / ".bin" / "dynalite"
+    if not command.exists():
+        npm = shutil.which("npm")
+        if npm is None:
+            raise RuntimeError("dynalite needs node and npm (or leave it out: --servers without dynalite)")
+        status(f"installing {DYNALITE_PACKAGE} into {NPM_CACHE}")
+        NPM_CACHE.mkdir(parents=True, exist_ok=True)
+        subprocess.run([npm, "install", "--no-audit", "--no-fund", "--prefix", str(NPM_CACHE), DYNALITE_PACKAGE],
+                       check=True, stdout=subprocess.DEVNULL)
+    return command
 
 
 def _start(target: Target) -> None:
@@ -123,7 +166,14 @@ def _client(url: str):
 
 
 async def _preload(target: Target) -> None:
-    _client(target.server.url).create_table(**create_table_request(TABLE))
+    client = _client(target.server.url)
+    client.create_table(**create_table_request(TABLE))
+    deadline = time.monotonic() + 60
+    # dynalite, like DynamoDB, creates tables in the background.
+    while client.describe_table(TableName=TABLE)["Table"]["TableStatus"] != "ACTIVE":
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{target.name} did not make {TABLE} ACTIVE")
+        await asyncio.sleep(0.1)
     requests = preload_requests(TABLE, target.items)
     started = time.perf_counter()
 
@@ -157,6 +207,36 @@ def _verify(target: Target) -> None:
         raise RuntimeError(f"{target.name} BatchGetItem returned {len(answer['Responses'][TABLE])} of {len(keys)} items")
 
 
+def _staleness_buckets(target: Target) -> dict[float, float]:
+    """The reader workers' staleness histogram (commit on the writer to visibility on a
+    reader) as /metrics shows it: upper bound -> cumulative count."""
+    with urllib.request.urlopen(target.server.url + "/metrics", timeout=30) as answer:
+        text = answer.read().decode()
+    for family in text_string_to_metric_families(text):
+        if family.name == "dynovault_reader_staleness_seconds":
+            return {float(s.labels["le"]): s.value for s in family.samples if s.name.endswith("_bucket")}
+    return {}
+
+
+async def _staleness(target: Target, args: argparse.Namespace) -> dict:
+    """How stale reader workers' answers are while the writer commits ``--rate`` writes a
+    second (each changing its item) for ``--duration`` seconds."""
+    before = _staleness_buckets(target)
+    pool = changing_puts(TABLE, target.items, random.Random(args.seed), 10_000)
+    started = time.perf_counter()
+    writes = await run_open_loop(
+        "127.0.0.1", target.server.port, itertools.cycle(pool), args.rate, 1.0, args.duration, CpuMeter(target.pid),
+        None, lambda answers: status(f"staleness on {target.name}: {time.perf_counter() - started:4.0f} s, "
+                                     f"{answers:,} writes"),
+    )
+    after = _staleness_buckets(target)
+    summary = report.histogram_summary(sorted((upper, count - before.get(upper, 0.0)) for upper, count in after.items()))
+    summary["writes_per_s"] = round(writes.throughput, 1)
+    done(f"staleness on {target.name} at {writes.throughput:,.0f} writes/s: p50 ≤ {summary['p50_le_ms']} ms, "
+         f"p99 ≤ {summary['p99_le_ms']} ms over {summary['count']:,.0f} catch-ups")
+    return summary
+
+
 def _start_profiler(workload: Workload, target: Target, args: argparse.Namespace) -> subprocess.Popen:
     """py-spy sampling the server for the measured part of a saturation phase, without
     pausing it (``--nonblocking``)."""
@@ -185,7 +265,7 @@ async def _measure(workload: Workload, target: Target, pool: list[bytes], args: 
     def progress(phase: str, total: float):
         return lambda answers: status(f"{label}: {phase} {time.perf_counter() - started:4.0f}/{total:.0f} s, {answers:,} answers")
 
-    profiler = _start_profiler(workload, target, args) if args.profile and target.name == DYNOVAULT else None
+    profiler = _start_profiler(workload, target, args) if args.profile and target.name.startswith(DYNOVAULT) else None
     saturation = await run_closed_loop(
         "127.0.0.1", target.server.port, itertools.cycle(pool), args.connections, args.warmup, args.duration,
         CpuMeter(target.pid), workload.check, progress("saturation", args.warmup + args.duration),
@@ -227,12 +307,14 @@ async def _run(args: argparse.Namespace) -> int:
                     # The ceiling holds nothing and answers any key: it gets Dynovault's requests.
                     pool = workload.requests(TABLE, target.items or args.items, args.seed)
                     results.append(await _measure(workload, target, pool, args))
+            staleness = {t.name: await _staleness(t, args) for t in targets
+                         if t.name.startswith(DYNOVAULT) and t.name != DYNOVAULT}
         finally:
             for target in targets:
                 target.server.stop()
     settings = {name: value for name, value in vars(args).items() if name not in ("run", "command")}
     settings["out"] = str(args.out)
-    summary = report.Report(environment, settings, results)
+    summary = report.Report(environment, settings, results, staleness)
     print(summary.markdown())
     summary.write(args.out)
     done(f"wrote {args.out / 'load.json'} and {args.out / 'load.png'}")

@@ -9,8 +9,9 @@ socket as it arrived (the same HTTP request, body unparsed), and pass its answer
 
 The writer announces each commit's LSN on a shared page (``CommitBoard``); a reader that
 sees a newer LSN there catches up with the writer (at most every ``CATCH_UP_INTERVAL``,
-because a catch-up costs a fixed few hundred microseconds), and records how long the
-commits it made visible had been waiting: the staleness of its reads. Only the writer
+because a catch-up costs RocksDB a fixed few hundred microseconds, spent on a thread so the
+reader's event loop keeps serving), and records how long the commits it made visible had
+been waiting: the staleness of its reads. Only the writer
 writes, so transactions stay serializable exactly as in one process.
 """
 
@@ -86,7 +87,12 @@ async def follow_writer(store: SecondaryStore, board: CommitBoard) -> None:
         if board.last_lsn() == store.last_lsn:
             continue
         try:
-            staleness = store.catch_up()
+            if store.replaced():
+                staleness = store.catch_up()
+            else:
+                # RocksDB's work runs off the event loop, so reads and passed-on requests go on.
+                await asyncio.to_thread(store.follow_primary)
+                staleness = store.refresh()
         except Exception:  # retried on the next tick; the writer may be mid-restart
             log.exception("catching up with the writer failed")
             continue

@@ -79,14 +79,32 @@ class SecondaryStore(Store):
         """Follow the primary to its latest commit. Returns how many seconds the oldest
         commit this made visible had been committed for (None when nothing new became
         visible): the staleness reads here had for that commit."""
-        before = self.last_lsn
-        if _identity(self.path) != self._directory:
+        if self.replaced():
+            before = self.last_lsn
             self._reopen()
-        else:
-            self.db.try_catch_up_with_primary()
-            self.last_lsn = self._read_last_lsn()
-            if not self._load_catalog():
-                self._reopen()
+            return self._staleness_since(before)
+        self.follow_primary()
+        return self.refresh()
+
+    def replaced(self) -> bool:
+        """Whether the data directory was replaced (a follower's bootstrap) since opening."""
+        return _identity(self.path) != self._directory
+
+    def follow_primary(self) -> None:
+        """RocksDB's part of a catch-up, the costly one. It releases the GIL and may run on
+        another thread while reads go on; ``refresh`` then makes what it found visible."""
+        self.db.try_catch_up_with_primary()
+
+    def refresh(self) -> float | None:
+        """After ``follow_primary``: the new last LSN and catalog (reopening for new column
+        families), and the staleness as ``catch_up`` returns it."""
+        before = self.last_lsn
+        self.last_lsn = self._read_last_lsn()
+        if not self._load_catalog():
+            self._reopen()
+        return self._staleness_since(before)
+
+    def _staleness_since(self, before: int) -> float | None:
         if self.last_lsn <= before:
             return None
         first = self.log_record(before + 1) or self.log_record(self.last_lsn)
