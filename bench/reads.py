@@ -119,6 +119,14 @@ def _query(table: str, item_count: int, rng: random.Random) -> bytes:
     })
 
 
+def _queries(table: str, item_count: int, rng: random.Random, size: int) -> list[bytes]:
+    return [_query(table, item_count, rng) for _ in range(size)]
+
+
+def _filtered_scans(table: str, item_count: int, rng: random.Random, size: int) -> list[bytes]:
+    return [_filtered_scan(table, item_count, rng) for _ in range(size)]
+
+
 def _filtered_scan(table: str, item_count: int, rng: random.Random) -> bytes:
     start = rng.randrange(item_count)
     return raw_request("Scan", {
@@ -162,8 +170,8 @@ class PageCounter:
 
 
 WORKLOADS = (
-    (Workload(QUERY, QUERY_PAGE, _query, 2_000, None), QUERY_PAGE),
-    (Workload(FILTERED_SCAN, SCAN_PAGE, _filtered_scan, 2_000, None), None),
+    (Workload(QUERY, QUERY_PAGE, _queries, 2_000, None), QUERY_PAGE),
+    (Workload(FILTERED_SCAN, SCAN_PAGE, _filtered_scans, 2_000, None), None),
 )
 
 
